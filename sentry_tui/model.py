@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 # --------------------------------------------------------------------------------------------
 # Panes
@@ -714,3 +714,22 @@ class Snapshot:
     hosting: bool = True  # this process runs the engine (False: a view of another one)
     engine_alive: bool = True  # for views: the engine's snapshot is fresh
     warnings: tuple[str, ...] = ()  # policy warnings, failing channels, server down, …
+
+
+class EngineClient(Protocol):
+    """How a view talks to the engine, whether it hosts it or watches another process's.
+
+    The TUI and `status` only ever use this: they never reach tmux or the store themselves.
+    """
+
+    def snapshot(self) -> Snapshot:
+        """The latest published state (cheap: a view calls it on every refresh)."""
+        ...
+
+    def submit(self, event: HumanEvent) -> None:
+        """Queue a human command; the answer comes back as a change in the snapshot."""
+        ...
+
+    def jump_to(self, pane_key: str) -> str:
+        """Switch the user's tmux client to the pane; returns a one-line result to show."""
+        ...
