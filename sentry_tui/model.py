@@ -292,6 +292,7 @@ class CheckUpdate(Event):
     conclusion: str = ""  # "success", "failure", "cancelled", … when completed
     url: str = ""
     detail: str = ""
+    retry_at: float | None = None  # epoch: a rate limit or outage; polled again no sooner
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +421,10 @@ class Notify(Action):
     approval_id: str = ""
     dedupe_key: str = ""
     urgent: bool = False  # breaks through quiet hours (failures)
+    command: str = ""  # what approving would let run
+    commit: str = ""  # the commit it would run at
+    since: float | None = None  # epoch when the wait/failure began: "waited 4m"
+    answer: str = ""  # the SSH one-liner, when the default for ``event`` does not fit
 
 
 @dataclass(frozen=True, slots=True)
