@@ -21,12 +21,14 @@ MARK = "# written by `sentry-tui service install`"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("service", help="install or remove a systemd user unit for the engine")
+    p = sub.add_parser(
+        "service",
+        parents=[common_options()],
+        help="install or remove a systemd user unit for the engine",
+    )
     p.add_argument("action", choices=["install", "uninstall", "show"])
     p.add_argument("--unit-dir", help="where user units live (default: ~/.config/systemd/user)")
     p.add_argument("--no-enable", action="store_true", help="write the unit only")
-    for action in common_options()._actions:
-        p._add_action(action)
     p.set_defaults(func=run)
 
 
