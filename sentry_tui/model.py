@@ -451,6 +451,14 @@ class Persist(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class Emit(Action):
+    """Publish a derived event (e.g. MarkerIgnored) to `watch --json` and the history."""
+
+    kind: ClassVar[str] = "emit"
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
 class Report(Action):
     """Answer a human request (CLI/inbox) with what happened: ``ok`` and a one-line message."""
 
@@ -532,6 +540,7 @@ class Project:
     trigger_pane: str | None = None  # role the trigger watches (default: any role's pane)
     require_signed: bool = False
     notify_waiting_after_s: float = 120.0
+    notify_failed: bool = False  # notify when a matched pane's detector says failed
     source: str = ""  # the file it came from
     line: int = 0
 
@@ -596,6 +605,7 @@ class StageState:
     send_id: str = ""  # the Send action of the current attempt
     check_id: str = ""
     head_sha: str = ""
+    awaiting_since: float | None = None  # when the external check started (await timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -640,6 +650,8 @@ class PaneStatus:
     reason: str = ""
     last_line: str = ""
     roles: tuple[str, ...] = ()  # "project.role" names this pane matched
+    trust: Trust = Trust.SCREEN  # who set ``state``: a hook outranks the screen for a moment
+    alerted: bool = False  # a waiting/failed notification went out for this state and since
 
 
 @dataclass(frozen=True, slots=True)
