@@ -28,6 +28,7 @@ from sentry_tui.config import Paths
 from sentry_tui.crash import crash_point
 from sentry_tui.model import (
     Action,
+    Approve,
     CheckUpdate,
     Emit,
     Event,
@@ -220,6 +221,8 @@ class Runner:
             actions.extend(self._dispatch(event, now))
         actions.extend(self._dispatch_all(self.perceiver.tick(now), now))
         self._save()
+        if actions and any(isinstance(e, Approve) for e in raw):
+            crash_point("between_approval_and_start")
         self._execute(actions, now)
         self._snapshot = self._make_snapshot()
         self._write_snapshot()
@@ -238,6 +241,7 @@ class Runner:
             if event.ref.key not in self.state.panes:
                 return []
             if isinstance(event, ScreenChanged):
+                crash_point("mid_capture")
                 self._tails[event.ref.key] = (event.ansi or event.text)[-TAIL_CHARS:]
         self._record(event, now)
         actions = self._step(event, now)
