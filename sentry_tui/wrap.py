@@ -111,7 +111,10 @@ def run_wrapped(cmd: Sequence[str], ctx: WrapContext, key: bytes | None) -> int:
     """Run ``cmd`` in the foreground between START and END markers; return its status."""
     if not cmd:
         raise UserError("wrap: no command given (usage: sentry-tui wrap [options] -- CMD ARGS...)")
-    base = {"stage": ctx.stage, "project": ctx.project, "run": ctx.run, "pane": ctx.pane}
+    # absent rather than null: markers.py wants strings, and the signature covers which
+    # fields are present, so a marker without a project cannot be given one later
+    named = {"stage": ctx.stage, "project": ctx.project, "run": ctx.run, "pane": ctx.pane}
+    base = {k: v for k, v in named.items() if v is not None}
 
     child: subprocess.Popen[bytes] | None = None
     pending: list[int] = []

@@ -268,3 +268,16 @@ def _has_child_named(pid: int | str, name: str) -> bool:
                 pass
             todo.append(int(k))
     return False
+
+
+def test_markers_module_reads_the_wrappers_lines_as_signed() -> None:
+    markers_mod = pytest.importorskip("sentry_tui.markers")
+    key = b"k" * 32
+    for type_, fields in [
+        ("START", {"stage": "t", "pane": "%1", "cmd": "sh"}),
+        ("END", {"stage": "t", "project": "p", "run": "r", "pane": "%1", "exit": 0}),
+    ]:
+        parsed = markers_mod.parse_line(marker_line(type_, fields, key))
+        assert parsed.type == type_, parsed
+        assert markers_mod.classify(parsed, key, set(), "%1").trust == "signed"
+        assert markers_mod.classify(parsed, key, set(), "%2").trust == "bad_signature"
