@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,11 +67,19 @@ def after_position(lines: Sequence[str], tail: Sequence[str]) -> list[str] | Non
     return None
 
 
-def split_capture(lines: Sequence[str], height: int, cursor_y: int) -> tuple[list[str], str]:
+def cells(text: str) -> int:
+    """Terminal columns ``text`` takes (CJK wide characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def split_capture(
+    lines: Sequence[str], height: int, cursor_y: int, cursor_x: int = 0
+) -> tuple[list[str], str]:
     """A ``capture-pane -J -S -`` capture → (complete lines, the partial line at the cursor).
 
     The rows below the cursor are blank screen, not output; the cursor's row is the line
-    still being written (a prompt with no newline yet).
+    still being written (a prompt with no newline yet), kept up to the cursor so that the
+    space after ``[y/N]`` survives when the answer is echoed after it.
     """
     rows = list(lines)
     below = max(0, height - 1 - cursor_y)
@@ -81,7 +90,9 @@ def split_capture(lines: Sequence[str], height: int, cursor_y: int) -> tuple[lis
         rows = kept
     if not rows:
         return [], ""
-    return [r.rstrip() for r in rows[:-1]], rows[-1].rstrip()
+    partial = rows[-1].rstrip()
+    pad = cursor_x - cells(partial)
+    return [r.rstrip() for r in rows[:-1]], partial + " " * max(0, pad)
 
 
 def new_lines(old: Sequence[str], new: Sequence[str]) -> list[str]:

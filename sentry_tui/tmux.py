@@ -359,7 +359,7 @@ class _Pane:
     synced: bool = False  # streaming: output is read from the control client
     started: bool = False  # had its first sync (later syncs continue after ``tail``)
     syncing: int = 0  # token of the sync in flight
-    sync_info: tuple[int, int, int, bool] | None = None
+    sync_info: tuple[int, int, int, bool] | None = None  # cursor x, cursor y, height, alt
     in_alt: bool = False
     base_normal: list[str] = field(default_factory=list)
     base_alt: list[str] = field(default_factory=list)
@@ -894,7 +894,7 @@ class Watcher:
 
     def _start_sync(self, key: str, p: _Pane, conn: _Conn) -> None:
         tok = self._next_token()
-        fmt = "#{history_size} #{cursor_y} #{pane_height} #{alternate_on}"
+        fmt = "#{history_size} #{cursor_y} #{pane_height} #{alternate_on} #{cursor_x}"
         pid = p.info.ref.pane_id
         ok = conn.send(
             [
@@ -943,8 +943,8 @@ class Watcher:
                 return
             if tag.what == "sync_info":
                 f = (reply.lines[0] if reply.lines else "").split()
-                if len(f) == 4:
-                    p.sync_info = (_int(f[0]), _int(f[1]), _int(f[2]), f[3] == "1")
+                if len(f) == 5:
+                    p.sync_info = (_int(f[4]), _int(f[1]), _int(f[2]), f[3] == "1")
                 return
             self._finish_sync(p, list(reply.lines))
             return
@@ -969,12 +969,12 @@ class Watcher:
     def _finish_sync(self, p: _Pane, rows: list[str]) -> None:
         """The capture answering a sync: what of it is news, and where reading resumes."""
         p.syncing = 0
-        _, cursor_y, height, alt = p.sync_info or (0, 0, p.info.height, False)
+        cursor_x, cursor_y, height, alt = p.sync_info or (0, 0, p.info.height, False)
         p.in_alt = alt
         if alt:
             complete, partial = _trim(rows), ""
         else:
-            complete, partial = split_capture(rows, height, cursor_y)
+            complete, partial = split_capture(rows, height, cursor_y, cursor_x)
         screen = self._reads_screen(p)
         new: list[str]
         if p.started:  # after a pause or a lost connection: continue after what we read

@@ -1,0 +1,292 @@
+"""The watcher on real private tmux servers (``tmux -L sentry-test-<uuid>``, killed after)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sentry_tui.model import (
+    Event,
+    OutputLines,
+    PaneAdded,
+    PaneGone,
+    PaneInfo,
+    ScreenChanged,
+    ServerDown,
+    ServerUp,
+)
+from sentry_tui.tmux import TmuxError, Watcher, discover, server_identity
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.tmux
+
+SH = "env PS1='$ ' ENV= sh"  # a shell that starts instantly (no rc files)
+
+
+class Server:
+    def __init__(self) -> None:
+        self.name = f"sentry-test-{uuid.uuid4().hex[:10]}"
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(
+            ["tmux", "-f", "/dev/null", "-L", self.name, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def srv() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.kill()
+
+
+class Seen:
+    """Every event a watcher emitted, pumped while waiting."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.w = watcher
+        self.all: list[Event] = []
+
+    def until(self, pred: Callable[[list[Event]], object], timeout: float = 15.0) -> object:
+        def check() -> object:
+            self.all += self.w.events(0.05)
+            return pred(self.all)
+
+        return wait_for(check, timeout)
+
+    def lines(self, pane_id: str | None = None) -> list[tuple[int, str]]:
+        out = []
+        for e in self.all:
+            if isinstance(e, OutputLines) and (pane_id is None or e.ref.pane_id == pane_id):
+                out += [(e.seq + i, line) for i, line in enumerate(e.lines)]
+        return out
+
+    def texts(self, pane_id: str | None = None) -> list[str]:
+        return [t for _, t in self.lines(pane_id)]
+
+    def pane(self, pred: Callable[[PaneInfo], bool]) -> PaneInfo:
+        found = self.until(
+            lambda ev: next((e.pane for e in ev if isinstance(e, PaneAdded) and pred(e.pane)), None)
+        )
+        assert isinstance(found, PaneInfo)
+        return found
+
+
+@pytest.fixture
+def watch(srv: Server) -> Iterator[Callable[..., tuple[Watcher, Seen]]]:
+    started: list[Watcher] = []
+
+    def make(**kw: object) -> tuple[Watcher, Seen]:
+        w = Watcher(srv.name, **kw)  # type: ignore[arg-type]
+        w.start()
+        started.append(w)
+        return w, Seen(w)
+
+    yield make
+    for w in started:
+        w.stop()
+
+
+def py(code: str) -> str:
+    """A pane command running ``code`` with this interpreter (fast start, no shims)."""
+    return f"{sys.executable} -c {_sh(code)}"
+
+
+def _sh(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def test_discovery_fields(srv: Server) -> None:
+    srv.tmux("new-session", "-d", "-s", "alpha", "-n", "editor", "-x", "100", "-y", "30")
+    srv.tmux("set", "-g", "remain-on-exit", "on")
+    srv.tmux("new-window", "-d", "-t", "alpha", "-n", "job", "-c", "/tmp", "sleep 300")
+    srv.tmux("new-window", "-d", "-t", "alpha", "-n", "dies", "sh -c 'exit 3'")
+    ident = server_identity(srv.name)
+    panes = wait_for(
+        lambda: (
+            [p for p in discover(srv.name) if p.window == "dies" and p.dead] and discover(srv.name)
+        )
+    )
+    by_window = {p.window: p for p in panes}
+    assert set(by_window) == {"editor", "job", "dies"}
+    job = by_window["job"]
+    assert job.session == "alpha" and job.command == "sleep" and job.cwd == "/tmp"
+    assert job.ref.server == ident and job.ref.pane_id.startswith("%") and not job.dead
+    assert by_window["editor"].width == 100 and by_window["editor"].height == 30
+    assert by_window["dies"].dead
+    assert job.label == f"alpha:job.{job.pane_index}"
+
+
+def test_missing_socket_is_one_line_event_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(TmuxError, match="no tmux server"):
+        server_identity(socket_path=str(tmp_path / "nope.sock"))
+    w = Watcher(socket_path=str(tmp_path / "nope.sock"))
+    w.start()
+    try:
+        seen = Seen(w)
+        down = seen.until(lambda ev: next((e for e in ev if isinstance(e, ServerDown)), None))
+        assert (
+            isinstance(down, ServerDown) and "\n" not in down.reason and "nope.sock" in down.reason
+        )
+    finally:
+        w.stop()
+
+
+def test_lines_from_printing_pane_and_repeats_are_separate(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, ScreenChanged) for e in ev))
+    script = "echo first; echo second; sleep 1; echo MARK; echo MARK; sleep 300"
+    srv.tmux("new-window", "-d", "-n", "printer", f"sh -c {_sh(script)}")
+    pane = seen.pane(lambda p: p.window == "printer")
+    seen.until(lambda ev: seen.texts(pane.ref.pane_id).count("MARK") == 2)
+    lines = seen.lines(pane.ref.pane_id)
+    assert [t for _, t in lines] == ["first", "second", "MARK", "MARK"]
+    marks = [s for s, t in lines if t == "MARK"]
+    assert marks[0] != marks[1]
+    assert w.panes()[pane.ref.key].window == "printer"
+    assert w.last_read is not None
+
+
+def test_new_session_while_watching_and_pane_killed(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.tmux("new-session", "-d", "-s", "late", "sh -c 'sleep 0.5; echo from-late; sleep 300'")
+    late = seen.pane(lambda p: p.session == "late")
+    seen.until(lambda ev: "from-late" in seen.texts(late.ref.pane_id))
+    extra = srv.tmux("split-window", "-d", "-t", "late", "-P", "-F", "#{pane_id}", "sleep 300")
+    extra_id = extra.strip()
+    seen.until(
+        lambda ev: any(isinstance(e, PaneAdded) and e.pane.ref.pane_id == extra_id for e in ev)
+    )
+    srv.tmux("kill-pane", "-t", extra_id)
+    seen.until(lambda ev: any(isinstance(e, PaneGone) and e.ref.pane_id == extra_id for e in ev))
+    srv.tmux("kill-session", "-t", "late")
+    seen.until(lambda ev: any(isinstance(e, PaneGone) and e.ref == late.ref for e in ev))
+    assert set(w.panes()) == {k for k, p in w.panes().items() if p.session == "a"}
+    assert w.last_error == ""
+
+
+def test_server_killed_then_restarted(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch()
+    up = seen.until(lambda ev: next((e for e in ev if isinstance(e, ServerUp)), None))
+    assert isinstance(up, ServerUp)
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.kill()
+    seen.until(lambda ev: any(isinstance(e, ServerDown) for e in ev))
+    assert w.panes() == {}
+    srv.tmux("new-session", "-d", "-s", "b", SH)
+    up2 = seen.until(
+        lambda ev: next((e for e in ev if isinstance(e, ServerUp) and e.server != up.server), None)
+    )
+    assert isinstance(up2, ServerUp)
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) and e.pane.session == "b" for e in ev))
+
+
+def test_read_prompt_shows_on_screen_and_send_answers_it(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    script = 'read -p "Continue? [y/N] " x; echo got-$x; sleep 300'
+    srv.tmux("new-window", "-d", "-n", "ask", f"bash --norc --noprofile -c {_sh(script)}")
+    pane = seen.pane(lambda p: p.window == "ask")
+    seen.until(
+        lambda ev: any(
+            isinstance(e, ScreenChanged) and e.ref == pane.ref and "Continue? [y/N]" in e.text
+            for e in ev
+        )
+    )
+    w.send_text(pane.ref, "y")
+    seen.until(lambda ev: "got-y" in seen.texts(pane.ref.pane_id))
+    assert "Continue? [y/N] y" in seen.texts(pane.ref.pane_id)
+
+
+ALT_PROGRAM = r"""
+import sys, time
+w = sys.stdout.write
+print("before-alt", flush=True); time.sleep(1.0)
+w("\x1b[?1049h\x1b[H\x1b[2JALT-SCREEN-1\r\n"); sys.stdout.flush(); time.sleep(1.0)
+w("\x1b[H\x1b[2JALT-SCREEN-2\r\n"); sys.stdout.flush(); time.sleep(1.0)
+w("\x1b[?1049l"); print("after-alt", flush=True); time.sleep(300)
+"""
+
+
+def test_alternate_screen_program(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    _w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.tmux("new-window", "-d", "-n", "full", py(ALT_PROGRAM))
+    pane = seen.pane(lambda p: p.window == "full")
+    pid = pane.ref.pane_id
+    seen.until(lambda ev: "after-alt" in seen.texts(pid))
+    screens = [e.text for e in seen.all if isinstance(e, ScreenChanged) and e.ref == pane.ref]
+    assert any("ALT-SCREEN-1" in s for s in screens)
+    assert any("ALT-SCREEN-2" in s for s in screens)
+    texts = seen.texts(pid)
+    assert texts.count("before-alt") == 1 and texts.count("after-alt") == 1
+    assert texts.index("before-alt") < texts.index("after-alt")
+    assert not any("\x1b" in t for t in texts)
+
+
+def test_screen_mode_pane_reports_new_lines_once(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    agent = r"""
+import sys, time
+w = sys.stdout.write
+for i in range(15):
+    w("\r\x1b[Kthinking " + "|/-\\"[i % 4] + " " + str(i)); sys.stdout.flush(); time.sleep(0.05)
+w("\r\x1b[K### SENTRY {\"type\": \"STATUS\", \"ok\": true}\r\n")
+for i in range(15):
+    w("\r\x1b[Kidle " + str(i)); sys.stdout.flush(); time.sleep(0.05)
+w("\r\n> "); sys.stdout.flush(); time.sleep(300)
+"""
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.tmux("new-window", "-d", "-n", "agent", py(agent))
+    pane = seen.pane(lambda p: p.window == "agent")
+    seen.until(
+        lambda ev: any(
+            isinstance(e, ScreenChanged) and e.ref == pane.ref and e.text.endswith(">") for e in ev
+        )
+    )
+    markers = [t for t in seen.texts(pane.ref.pane_id) if t.startswith("### SENTRY")]
+    assert markers == ['### SENTRY {"type": "STATUS", "ok": true}']
+
+
+def test_positions_round_trip(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w1, seen1 = watch()
+    pane = seen1.pane(lambda p: p.session == "a")
+    seen1.until(lambda ev: any(isinstance(e, ScreenChanged) and e.ref == pane.ref for e in ev))
+    srv.tmux("send-keys", "-t", pane.ref.pane_id, "echo OLD-1; echo OLD-2", "Enter")
+    seen1.until(lambda ev: "OLD-2" in seen1.texts())
+    old_seq = max(s for s, t in seen1.lines() if t == "OLD-2")
+    saved = w1.positions()
+    assert pane.ref.key in saved
+    w1.stop()
+
+    srv.tmux("send-keys", "-t", pane.ref.pane_id, "echo NEW-1; echo NEW-2", "Enter")
+    wait_for(lambda: "NEW-2\n" in srv.tmux("capture-pane", "-p", "-t", pane.ref.pane_id))
+    _w2, seen2 = watch(positions=saved)
+    seen2.until(lambda ev: "NEW-2" in seen2.texts())
+    texts = seen2.texts()
+    assert "NEW-1" in texts and "OLD-1" not in texts and "OLD-2" not in texts
+    assert min(s for s, t in seen2.lines() if t == "NEW-1") > old_seq
+    srv.tmux("send-keys", "-t", pane.ref.pane_id, "echo LIVE", "Enter")
+    seen2.until(lambda ev: "LIVE" in seen2.texts())
+    assert texts.count("NEW-1") == 1 and seen2.texts().count("NEW-1") == 1
