@@ -88,6 +88,13 @@ class GithubActions:
         register(token)
         install_log_filter()
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], config_dir: Path | None = None) -> GithubActions:
+        """See :func:`github_from_env`; ``config_dir`` defaults to the XDG config dir."""
+        from sentry_tui.config import default_config_dir
+
+        return github_from_env(config_dir or default_config_dir(), env)
+
     def __repr__(self) -> str:
         return f"GithubActions(base_url={self.base_url!r}, token={'***' if self.token else None})"
 

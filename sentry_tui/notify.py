@@ -963,30 +963,42 @@ def channels_from_env_and_config(config_dir: Path, env: Mapping[str, str]) -> li
     return out
 
 
-def notifier_from_config(
+def settings_from_config(
     config_dir: Path,
-    env: Mapping[str, str],
     *,
     state_dir: Path | None = None,
-    clock: Callable[[], float] = time.time,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for :class:`Notifier` from ``config.yaml``: limits, quiet hours, the
+    SSH prefix and, when ``links.enabled``, the link signer (its key lives in ``state_dir``,
+    by default ``$SENTRY_TUI_STATE_DIR`` or the XDG state dir, as `sentry-tui serve` uses)."""
+    import os
+
+    from sentry_tui.config import Paths, default_state_dir
+    from sentry_tui.links import signer_from_config
+
+    env = os.environ if env is None else env
+    cfg = load_notify_config(config_dir)
+    if state_dir is None:
+        override = env.get("SENTRY_TUI_STATE_DIR")
+        state_dir = Path(override).expanduser() if override else default_state_dir()
+    return {
+        "rate_per_min": cfg.rate_per_min,
+        "quiet_hours": cfg.quiet_hours,
+        "links": signer_from_config(config_dir, Paths(state_dir), env),
+        "ssh_prefix": cfg.ssh_prefix,
+        "dedupe_window_s": cfg.dedupe_window_s,
+        "max_attempts": cfg.max_attempts,
+    }
+
+
+def notifier_from_config(
+    config_dir: Path, env: Mapping[str, str], *, state_dir: Path | None = None
 ) -> Notifier:
     """A ready Notifier for the runner: channels, limits, quiet hours and (if on) links."""
-    cfg = load_notify_config(config_dir)
-    links = None
-    if state_dir is not None:
-        from sentry_tui.config import Paths
-        from sentry_tui.links import signer_from_config
-
-        links = signer_from_config(config_dir, Paths(state_dir), env, clock=clock)
     return Notifier(
         channels_from_env_and_config(config_dir, env),
-        rate_per_min=cfg.rate_per_min,
-        quiet_hours=cfg.quiet_hours,
-        clock=clock,
-        links=links,
-        ssh_prefix=cfg.ssh_prefix,
-        dedupe_window_s=cfg.dedupe_window_s,
-        max_attempts=cfg.max_attempts,
+        **settings_from_config(config_dir, state_dir=state_dir, env=env),
     )
 
 
