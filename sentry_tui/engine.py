@@ -140,7 +140,9 @@ def step(
             actions.append(Report(event.request_id, False, note))
         return replace(state, notes=_bounded(state.notes, (note,), MAX_NOTES)), actions
     new = work.state()
-    actions = work.actions
+    # Answers to humans go last: "approved, will run X" follows the Send it announces.
+    actions = [a for a in work.actions if not isinstance(a, Report)]
+    actions += [a for a in work.actions if isinstance(a, Report)]
     if _durable(state) != _durable(new) or any(
         not isinstance(a, Report | Emit | Persist) for a in actions
     ):
@@ -895,10 +897,10 @@ class _Work:
         )
         self.set_run(project.name, current=i + 1)
 
-    def fail_attempt(self, project: Project, i: int, message: str) -> None:
+    def fail_attempt(self, project: Project, i: int, message: str, stop_check: bool = True) -> None:
         stage = project.stages[i]
         st = self.runs[project.name].stages[i]
-        if st.check_id and st.status is StageStatus.AWAITING_EXTERNAL:
+        if stop_check and st.check_id and st.status is StageStatus.AWAITING_EXTERNAL:
             self.actions.append(StopCheck(st.check_id))
         if st.attempts < 1 + stage.retries:
             self.set_stage(
@@ -1340,7 +1342,9 @@ class _Work:
                         self.succeed(project, i)
                     else:
                         conclusion = event.conclusion or "unknown"
-                        self.fail_attempt(project, i, f"GitHub Actions {conclusion}{url}")
+                        self.fail_attempt(
+                            project, i, f"GitHub Actions {conclusion}{url}", stop_check=False
+                        )
                 elif event.status == "error":
                     self.set_stage(project.name, i, message=f"check error: {event.detail}")
                     self.note(f"{project.name}/{st.name}: check error: {event.detail}")
