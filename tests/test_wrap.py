@@ -96,16 +96,17 @@ def test_marker_line_is_compact_type_first() -> None:
     assert signed.startswith('### SENTRY {"type":"END",') and '"sig":' in signed
 
 
-def test_sigterm_to_wrapper_reaches_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_to_wrapper_reach_child(tmp_path: Path, signum: int) -> None:
     flag = tmp_path / "got-term"
     script = tmp_path / "child.py"
     script.write_text(
         textwrap.dedent(f"""
         import os, signal, sys, time
-        def on_term(*_):
-            open({str(flag)!r}, "w").write("term")
+        def on_term(signum, _):
+            open({str(flag)!r}, "w").write(str(signum))
             sys.exit(0)
-        signal.signal(signal.SIGTERM, on_term)
+        signal.signal({int(signum)}, on_term)
         open({str(tmp_path / "ready")!r}, "w").write(str(os.getppid()))
         time.sleep(30)
         """)
@@ -120,9 +121,9 @@ def test_sigterm_to_wrapper_reaches_child(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     wait_for(lambda: ready.exists() and ready.read_text(), 20)
     assert int(ready.read_text()) == proc.pid  # the child is the wrapper's own child
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=20)
-    assert flag.read_text() == "term"
+    assert flag.read_text() == str(int(signum))
     assert proc.returncode == 0  # the child handled it and exited 0; the wrapper reports that
     assert markers(err)[-1]["exit"] == 0
 
@@ -241,6 +242,27 @@ def test_sigterm_to_wrapper_in_a_pane_reaches_child(shell: Any, tmp_path: Path) 
 
 
 @pytest.mark.tmux
+def test_job_control_ctrl_z_and_fg(shell: Any) -> None:
+    shell.send_keys(wrap_cmd("sleep", "30"))
+    sleep_pid = wait_for(lambda: _child_named(shell.pane_pid, "sleep"), 20)
+    shell.send_keys("C-z", enter=False)
+    wait_for(lambda: _proc_state(sleep_pid) == "T", 20)  # the whole job stopped
+    wait_for(lambda: "Stopped" in screen(shell), 20)
+    shell.send_keys("fg; echo rc=$?")
+    wait_for(lambda: _proc_state(sleep_pid) == "S", 20)  # running again, in the foreground
+    shell.send_keys("C-c", enter=False)
+    wait_for(lambda: "rc=130" in screen(shell), 20)
+    assert markers(screen(shell))[-1]["exit"] == 130
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+@pytest.mark.tmux
 def test_interactive_program_works_through_the_wrapper(shell: Any) -> None:
     prog = 'printf "name? "; read name; echo "hello [$name]"; exit 5'
     shell.send_keys(wrap_cmd("sh", "-c", prog) + "; echo rc=$?")
@@ -252,7 +274,11 @@ def test_interactive_program_works_through_the_wrapper(shell: Any) -> None:
 
 
 def _has_child_named(pid: int | str, name: str) -> bool:
-    """Is a process named ``name`` among the descendants of ``pid``? (/proc, no pkill)."""
+    return _child_named(pid, name) is not None
+
+
+def _child_named(pid: int | str, name: str) -> int | None:
+    """The pid of a process named ``name`` among the descendants of ``pid`` (/proc, no pkill)."""
     todo = [int(pid)]
     while todo:
         p = todo.pop()
@@ -263,11 +289,11 @@ def _has_child_named(pid: int | str, name: str) -> bool:
         for k in kids:
             try:
                 if Path(f"/proc/{k}/comm").read_text().strip() == name:
-                    return True
+                    return int(k)
             except OSError:
                 pass
             todo.append(int(k))
-    return False
+    return None
 
 
 def test_markers_module_reads_the_wrappers_lines_as_signed() -> None:
