@@ -145,6 +145,8 @@ WHAT: dict[str, str] = {
     "stage_failed": "stage failed",
     "waiting": "waiting for input",
     "run_finished": "pipeline run finished",
+    "approval_expired": "approval expired",
+    "pane_failed": "pane failed",
     "uncertain_send": "uncertain send",
     "test": "test message",
     "digest": "held during quiet hours",
@@ -185,10 +187,10 @@ def answers(n: Notify, ssh_prefix: str = "") -> list[str]:
     """The exact commands that answer ``n`` from a phone's SSH client."""
     if n.answer:
         cmds = [one_line(n.answer, 200).replace("`", "'")]
-    elif n.approval_id:
+    elif n.event == "approval" and n.approval_id:
         aid = _arg(n.approval_id)
         cmds = [f"sentry-tui approve {aid}", f"sentry-tui reject {aid} --reason 'why'"]
-    elif n.event == "stage_failed" and n.project and n.stage:
+    elif n.event in ("stage_failed", "approval_expired") and n.project and n.stage:
         p, s = _arg(n.project), _arg(n.stage)
         cmds = [f"sentry-tui retry {p} {s}", f"sentry-tui skip {p} {s}"]
     elif n.event == "waiting" and n.pane:

@@ -149,6 +149,18 @@ def test_answers_for_failed_stage_and_ssh_prefix() -> None:
     )
     msg = compose(n, now=T0, ssh_prefix="ssh nas")
     assert "`ssh nas sentry-tui retry points test`" in msg.markdown
+    expired = Notify(
+        event="approval_expired",
+        title="x",
+        body="",
+        project="points",
+        stage="deploy",
+        approval_id="k3x9",
+    )
+    assert compose(expired, now=T0).fields["answer"] == [
+        "sentry-tui retry points deploy",
+        "sentry-tui skip points deploy",
+    ]  # never "approve" an approval that is gone
     hostile = Notify(event="stage_failed", title="x", body="", project="a`b; rm", stage="s")
     md = compose(hostile, now=T0).markdown
     assert "`sentry-tui retry 'a'\"'\"'b; rm' s`" in md
