@@ -179,6 +179,15 @@ def test_end_marker_starts_its_own_line_after_unterminated_output(shell: Any) ->
 
 
 @pytest.mark.tmux
+def test_markers_go_to_the_pane_not_into_redirected_output(shell: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    shell.send_keys(wrap_cmd("echo", "data") + f" > {shlex.quote(str(out))}; echo rc=$?")
+    wait_for(lambda: "rc=0" in screen(shell), 20)
+    assert out.read_text() == "data\n"  # the command's stream is left alone
+    assert [m["type"] for m in markers(screen(shell))] == ["START", "END"]
+
+
+@pytest.mark.tmux
 def test_one_ctrl_c_reaches_the_child_once(shell: Any, tmp_path: Path) -> None:
     counter = tmp_path / "count"
     script = tmp_path / "count_sigint.py"
