@@ -15,6 +15,12 @@ Rules that matter for safety, kept here in one place:
   that before typing, so a crash can never lead to a blind re-send.
 - An unexpected event (or a bug while handling one) is recorded in ``state.notes``; the engine
   never raises into the loop.
+
+Detection order (issue 7): hook events and signed markers first, then unsigned markers, then
+the detector's screen rules. Concretely: a stage or project with ``require_signed`` moves only
+on SIGNED markers and HOOK states; bad signatures and replays never move anything; and a state
+set by an agent hook is not overridden by a screen reading for ``HOOK_HOLD_S`` unless the screen
+says *busy* (the agent visibly working again is always believed).
 """
 
 from __future__ import annotations
@@ -98,6 +104,7 @@ HOOK_STATES: Mapping[str, PaneState] = {
     "permission": PaneState.WAITING,
 }
 TRUSTED = (Trust.SIGNED, Trust.HOOK)
+HOOK_HOLD_S = 5.0
 
 
 def new_short_id(length: int = 5) -> str:
@@ -432,6 +439,14 @@ class _Work:
         if old is None:
             self.note(f"state {state.value} for unknown pane {key}")
             return
+        if (
+            old.trust is Trust.HOOK
+            and trust is Trust.SCREEN
+            and state is not PaneState.BUSY
+            and state is not old.state
+            and self.now - old.since < HOOK_HOLD_S
+        ):
+            return  # the hook said so a moment ago; the screen may lag behind it
         if old.state is state:
             self.panes[key] = replace(old, reason=reason, trust=trust)
         else:
@@ -528,6 +543,8 @@ class _Work:
                 continue
             fail = self.first_regex(stage.fail, event.lines)
             done = self.first_regex(stage.done, event.lines)
+            if fail is not None or done is not None:
+                self.confirm_send(project, i)
             if fail is not None:
                 self.fail_attempt(project, i, f"matched {one_line(fail, 120)!r}")
             elif done is not None:
@@ -664,6 +681,7 @@ class _Work:
         if problem:
             self.ignored(ref, marker, problem)
             return
+        self.confirm_send(project, i)
         if isinstance(sha, str) and sha:
             st = self.set_stage(project.name, i, head_sha=one_line(sha, 64))
         what = f"{marker.type} marker" + (f": {one_line(marker.msg, 80)}" if marker.msg else "")
@@ -842,6 +860,14 @@ class _Work:
             )
         )
         return action_id
+
+    def confirm_send(self, project: Project, i: int) -> None:
+        """Output of the attempt arrived: an uncertain send evidently happened."""
+        send_id = self.runs[project.name].stages[i].send_id
+        entry = self.journal.get(send_id)
+        if entry is not None and entry.status == "uncertain":
+            del self.journal[send_id]
+            self.note(f"{project.name}/{entry.stage}: uncertain send {send_id} confirmed by output")
 
     def own_part_done(self, project: Project, i: int, message: str, final: bool) -> None:
         """Done matched. Wrapped commands wait for their END marker before this is final."""

@@ -902,3 +902,64 @@ def test_persist_only_when_something_durable_changed() -> None:
     assert s(Tick()) == []
     assert s(Pause()) == [Persist()]
     assert s(StopCheck("x")) == []  # an action is not an event: recorded, not raised  # type: ignore[arg-type]
+
+
+def test_hook_state_is_not_overridden_by_the_screen_for_a_moment() -> None:
+    s = Sim().panes()
+    s(HookEvent(AGENT, "%1", "claude", "permission"))
+    s(StateChanged(AGENT, PaneState.IDLE, reason="prompt rule"), dt=1)
+    assert s.state.panes[AGENT.key].state is PaneState.WAITING, "hook outranks the screen"
+    s(StateChanged(AGENT, PaneState.BUSY), dt=1)
+    assert s.state.panes[AGENT.key].state is PaneState.BUSY, "busy is always believed"
+    s(HookEvent(AGENT, "%1", "claude", "stop"))
+    s(StateChanged(AGENT, PaneState.IDLE), dt=10)
+    assert s.state.panes[AGENT.key].state is PaneState.IDLE, "after the hold the screen counts"
+
+
+def test_output_of_the_attempt_confirms_an_uncertain_send() -> None:
+    s = Sim()
+    at_test_sent(s)
+    send_id = s.stage("test").send_id
+    entry = JournalEntry(send_id, SHELL.key, cmd("test", "npm test"), "uncertain", s.now)
+    s.state = replace(s.state, journal={send_id: entry})
+    s.end("test", 0)
+    assert s.state.journal == {}
+    assert s.stage("test").status is StageStatus.SUCCEEDED
+
+
+def test_demo_policy_moves_retries_and_stops_at_the_gate() -> None:
+    from sentry_tui.config import bundled_policy_dir
+    from sentry_tui.policy import load_policy
+
+    demo = load_policy([bundled_policy_dir() / "demo.yaml"])
+    s = Sim(demo)
+    refs = {w: PaneRef(SERVER, f"%{n}") for n, w in enumerate(["agent", "shell", "prompt"], 1)}
+    for w, ref in refs.items():
+        s(PaneAdded(PaneInfo(ref, "demo", w)))
+    sh = refs["shell"]
+    s(MarkerSeen(refs["agent"], Marker("STATUS", {"stage": "code", "ok": True})))
+    run_id = s.state.runs["demo"].run_id
+    sent: list[str] = []
+
+    def finish(stage: str, code: int) -> None:
+        sent.extend(x.text for x in s.sends())
+        for x in s.sends():
+            s(SendResult(x.action_id, True))
+        s(StateChanged(sh, PaneState.BUSY))
+        s(MarkerSeen(sh, Marker("END", {"stage": stage, "exit": code, "run": run_id})))
+        s(StateChanged(sh, PaneState.IDLE if code == 0 else PaneState.FAILED))
+
+    finish("test", 1)
+    finish("test", 0)
+    finish("build", 0)
+    run = s.state.runs["demo"]
+    assert run.stage("deploy").status is StageStatus.WAITING_APPROVAL  # type: ignore[union-attr]
+    wrap = f"{WRAP} --stage {{}} --project demo --run {run_id} -- sh "
+    assert sent == [
+        wrap.format("test") + '"$SENTRY_DEMO_DIR/test.sh"',
+        wrap.format("test") + '"$SENTRY_DEMO_DIR/test.sh"',
+        wrap.format("build") + '"$SENTRY_DEMO_DIR/build.sh"',
+    ]
+    (aid,) = [a for a in s.state.approvals if s.state.approvals[a].status == "pending"]
+    s(Approve(approval_id=aid))
+    assert [x.text for x in s.sends()] == [wrap.format("deploy") + '"$SENTRY_DEMO_DIR/deploy.sh"']
