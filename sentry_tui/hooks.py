@@ -108,25 +108,31 @@ def _parse_hook_args(
     state: str | None = None
     it = iter(argv)
     for a in it:
-        if a == "--chain":
-            value = json.loads(next(it))
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                chain = value
-        elif a == "--state-dir":
-            state = next(it)
-        elif a.startswith("--chain="):
-            value = json.loads(a.split("=", 1)[1])
-            chain = value if isinstance(value, list) else []
-        elif a.startswith("--state-dir="):
-            state = a.split("=", 1)[1]
-        else:
+        name, eq, inline = a.partition("=")
+        if name not in ("--chain", "--state-dir"):
             positional.append(a)
+            continue
+        value = inline if eq else next(it, "")
+        if name == "--state-dir":
+            state = value or None
+        else:
+            chain = _chain_value(value)
     agent = positional[0].lower() if positional else "unknown"
     rest = positional[1:]
     event = ""
     if rest and not rest[0].lstrip().startswith("{"):
         event, rest = rest[0], rest[1:]
     return agent, event, rest, chain, state
+
+
+def _chain_value(text: str) -> list[str]:
+    """The chained command, or none if it is not a JSON list of strings (the event still counts)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    return list(value) if ok else []
 
 
 def _start_chain(chain: list[str], args: list[str]) -> None:
