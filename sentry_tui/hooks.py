@@ -371,7 +371,8 @@ def claude_install(
         command = claude_command(program, name, state_dir)
         found = False
         for group in groups:
-            for h in group.get("hooks", []) if isinstance(group, dict) else []:
+            inner = group.get("hooks") if isinstance(group, dict) else None
+            for h in inner if isinstance(inner, list) else []:
                 if isinstance(h, dict) and is_our_command(h.get("command")):
                     h["command"] = command
                     found = True
