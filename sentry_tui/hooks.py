@@ -245,7 +245,7 @@ def write_hook_file(state_dir: Path, record: Mapping[str, Any], key: bytes) -> P
     inbox = Paths(state_dir).inbox
     inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
     body = json.dumps(sign(record, key), separators=(",", ":"), ensure_ascii=False).encode()
-    name = f"hook-{int(time.time() * 1000)}-{secrets.token_hex(4)}.json"
+    name = f"{HOOK_FILE_PREFIX}{int(time.time() * 1000)}-{secrets.token_hex(4)}.json"
     tmp = inbox / f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -259,6 +259,14 @@ def write_hook_file(state_dir: Path, record: Mapping[str, Any], key: bytes) -> P
 
 # --------------------------------------------------------------------------------------------
 # The engine side: reading an event file safely
+
+
+HOOK_FILE_PREFIX = "hook-"
+
+
+def is_hook_file_name(name: str) -> bool:
+    """``hook-<ms>-<rand>.json``: what the inbox reader hands to :func:`read_hook_file`."""
+    return name.startswith(HOOK_FILE_PREFIX) and name.endswith(".json")
 
 
 def read_hook_file(path: Path | str, key: bytes) -> HookEvent | str:
@@ -283,6 +291,8 @@ def read_hook_file(path: Path | str, key: bytes) -> HookEvent | str:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return "refused: not a regular file"
+        if st.st_uid != os.getuid():
+            return "refused: owned by another user"
         if st.st_size > HOOK_FILE_MAX:
             return f"refused: too large ({st.st_size} bytes > {HOOK_FILE_MAX})"
         raw = os.read(fd, HOOK_FILE_MAX + 1)

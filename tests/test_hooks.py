@@ -26,6 +26,7 @@ from sentry_tui.hooks import (
     codex_install,
     codex_uninstall,
     hook_record,
+    is_hook_file_name,
     manage,
     read_hook_file,
     write_hook_file,
@@ -73,6 +74,7 @@ def test_claude_notification_becomes_a_signed_inbox_event(tmp_path: Path) -> Non
     proc = hook(["claude", "notification"], state, json.dumps(payload).encode())
     assert proc.returncode == 0 and proc.stdout == b""
     [event] = inbox_events(state)
+    assert all(is_hook_file_name(p.name) for p in (state / "inbox").iterdir())
     assert (event.agent, event.hook, event.tmux_pane) == ("claude", "notification", "%7")
     assert event.fields["message"] == "Claude needs your permission to use Bash"
     assert event.fields["extra"]["notification_type"] == "permission_prompt"
