@@ -316,3 +316,44 @@ def test_markers_module_reads_the_wrappers_lines_as_signed() -> None:
         assert parsed.type == type_, parsed
         assert markers_mod.classify(parsed, key, set(), "%1").trust == "signed"
         assert markers_mod.classify(parsed, key, set(), "%2").trust == "bad_signature"
+
+
+# -- the signing key ---------------------------------------------------------------------------
+
+
+def test_key_is_created_once_0600_and_shared_by_racing_processes(tmp_path: Path) -> None:
+    state = tmp_path / "fresh" / "state"
+    code = (
+        "import sys; from pathlib import Path; from sentry_tui.keys import load_or_create_key;"
+        "print(load_or_create_key(Path(sys.argv[1])).hex())"
+    )
+    procs = [
+        subprocess.Popen([PY, "-c", code, str(state)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    keys = {p.communicate(timeout=20)[0].strip() for p in procs}
+    assert len(keys) == 1 and len(bytes.fromhex(keys.pop())) == 32
+    assert state.stat().st_mode & 0o777 == 0o700
+    assert (state / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in state.iterdir()] == ["signing.key"]  # no temp files left
+
+
+def test_key_refusals(tmp_path: Path) -> None:
+    from sentry_tui.errors import UserError
+    from sentry_tui.keys import load_key
+
+    state = tmp_path / "s"
+    with pytest.raises(UserError, match="no signing key yet"):
+        load_key(state)
+    load_or_create_key(state)
+    key_file = state / "signing.key"
+    real = tmp_path / "elsewhere.key"
+    key_file.rename(real)
+    key_file.symlink_to(real)
+    with pytest.raises(UserError, match="cannot read"):  # a symlink is not followed
+        load_or_create_key(state)
+    key_file.unlink()
+    key_file.write_text("not hex\n")
+    key_file.chmod(0o600)
+    with pytest.raises(UserError, match="not hex"):
+        load_key(state)
