@@ -189,6 +189,37 @@ def unmatched_roles(policy: Policy, state: EngineState) -> list[PolicyWarning]:
     return out
 
 
+def active_checks(state: EngineState, policy: Policy) -> list[StartCheck]:
+    """The external checks the state is waiting on, to resume polling after a restart.
+
+    Rebuilt from the stored stage (check id, head SHA, attempt start), so the resumed poll
+    still ignores any workflow run created before the stage started.
+    """
+    out: list[StartCheck] = []
+    for run in state.runs.values():
+        project = policy.project(run.project)
+        if project is None or run.status.finished:
+            continue
+        for stage, st in zip(project.stages, run.stages, strict=False):
+            if st.status is not StageStatus.AWAITING_EXTERNAL or stage.await_ is None:
+                continue
+            params = dict(stage.await_.params)
+            for s in state.panes.values():
+                if f"{project.name}.{stage.pane}" in s.roles and _alive(s) and s.info.cwd:
+                    params.setdefault("cwd", s.info.cwd)
+                    break
+            out.append(
+                StartCheck(
+                    check_id=st.check_id,
+                    provider=stage.await_.provider,
+                    params=params,
+                    head_sha=st.head_sha,
+                    created_after=st.started_at if st.started_at is not None else run.started_at,
+                )
+            )
+    return out
+
+
 def resolve_pane(state: EngineState, text: str) -> str | None:
     """A pane key from what a human typed: a full key, ``%N``, or ``session:window[.pane]``."""
     text = text.strip()

@@ -963,3 +963,14 @@ def test_demo_policy_moves_retries_and_stops_at_the_gate() -> None:
     (aid,) = [a for a in s.state.approvals if s.state.approvals[a].status == "pending"]
     s(Approve(approval_id=aid))
     assert [x.text for x in s.sends()] == [wrap.format("deploy") + '"$SENTRY_DEMO_DIR/deploy.sh"']
+
+
+def test_active_checks_resume_after_a_restart() -> None:
+    from sentry_tui.engine import active_checks
+
+    s = Sim()
+    at_deploy_awaiting(s)
+    (started,) = [a for a in s.all if isinstance(a, StartCheck)]
+    assert active_checks(s.state, POLICY) == [started]
+    s(CheckUpdate(started.check_id, "completed", "success"))
+    assert active_checks(s.state, POLICY) == []
