@@ -99,10 +99,10 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
 class AtomicJSONStorage(Storage):
     """A TinyDB storage that never writes in place (see the module docstring).
 
-    ``read`` serves the last written text from memory after the first read, so TinyDB's
-    read-modify-write on every update does not re-read the disk. A file that exists but is
-    empty is an error here, not an empty database: this storage never writes an empty file,
-    so an empty one was truncated by something else.
+    ``read`` serves the last written data from memory after the first read, so TinyDB's
+    read-modify-write on every update neither re-reads nor re-parses the file. A file that
+    exists but is empty is an error here, not an empty database: this storage never writes an
+    empty file, so an empty one was truncated by something else.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, keep_backup: bool = True) -> None:
@@ -110,10 +110,10 @@ class AtomicJSONStorage(Storage):
         self.path = Path(path)
         self.backup = self.path.with_name(self.path.name + ".bak")
         self.keep_backup = keep_backup
-        self._text: str | None = None
+        self._data: dict[str, dict[str, Any]] | None = None
 
     def read(self) -> dict[str, dict[str, Any]] | None:
-        if self._text is None:
+        if self._data is None:
             try:
                 raw = self.path.read_bytes()
             except FileNotFoundError:
@@ -121,15 +121,18 @@ class AtomicJSONStorage(Storage):
             if not raw:
                 raise StateFileError("empty file")
             try:
-                text = raw.decode("utf-8")
-                data = json.loads(text)
+                data = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise StateFileError(f"not valid JSON ({e})") from None
             if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
                 raise StateFileError("not a TinyDB document")
-            self._text = text
-            return data
-        return json.loads(self._text)
+            self._data = data
+        # TinyDB replaces documents and updates their top-level fields in place: copying the
+        # tables and documents (not their contents) keeps the cache what is on disk.
+        return {
+            name: {doc_id: dict(doc) for doc_id, doc in table.items()}
+            for name, table in self._data.items()
+        }
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -140,7 +143,7 @@ class AtomicJSONStorage(Storage):
         os.replace(tmp, self.path)
         crash_point("after_state_rename")
         _fsync_dir(self.path.parent)
-        self._text = text
+        self._data = data
 
     def _link_backup(self) -> None:
         """Make the current file the last-good copy: a hard link, so nothing is copied."""
@@ -160,25 +163,36 @@ class AtomicJSONStorage(Storage):
         os.replace(bak_tmp, self.backup)
 
     def forget(self) -> None:
-        """Drop the cached text: the next read goes to the disk again."""
-        self._text = None
+        """Drop the cache: the next read goes to the disk again."""
+        self._data = None
 
 
 # --------------------------------------------------------------------------------------------
 # Domain values <-> JSON documents
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def encode(value: Any) -> Any:
     """Any model value as JSON-ready data: refs as keys, enums as values, tuples as lists."""
+    if type(value) in _SCALARS:  # most values: answer before the slower checks
+        return value
     if isinstance(value, model.PaneRef):
         return value.key
     if isinstance(value, Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
+        if all(type(v) is str for v in value):  # nonces, ids, notes: long and flat
+            return list(value)
         return [encode(v) for v in value]
     return value
 
@@ -358,7 +372,9 @@ class Store:
         ensure_dir(paths.state_dir)
         self._storage: AtomicJSONStorage | None = None
         self._db: TinyDB | None = None
-        self._last: dict[str, Any] | None = None
+        # what is on disk, to skip a write that would change nothing (cheap: the model's
+        # values are frozen, so an unchanged state is usually the very same object)
+        self._last: tuple[EngineState, dict[str, str], tuple[str, ...]] | None = None
         self._handled: list[str] = []
 
     # -- state ---------------------------------------------------------------------------------
@@ -474,7 +490,7 @@ class Store:
         if recovered:
             self.save(state, positions, force=True)
         elif doc is not None:
-            self._last = self._doc(state, positions)
+            self._last = (state, dict(positions), tuple(self._handled))
         return state, positions, messages
 
     def _remove_stale_temps(self) -> None:
@@ -518,9 +534,16 @@ class Store:
         claimed but not applied (exactly once, see inbox.py).
         """
         self.mark_handled(handled)
-        doc = self._doc(state, positions)
-        if not force and doc == self._last:
+        current = (state, dict(positions), tuple(self._handled))
+        last = self._last
+        if (
+            not force
+            and last is not None
+            and (last[0] is state or last[0] == state)
+            and last[1:] == current[1:]
+        ):
             return False
+        doc = self._doc(state, positions)
         db = self._open()
         try:
             db.table(TABLE).upsert(Document({**doc, "saved_at": time.time()}, doc_id=DOC_ID))
@@ -529,7 +552,7 @@ class Store:
                 self._storage.forget()
             self._last = None
             raise
-        self._last = doc
+        self._last = current
         return True
 
     def close(self) -> None:
