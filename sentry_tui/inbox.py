@@ -62,7 +62,7 @@ from typing import Any
 from sentry_tui.ansi import one_line
 from sentry_tui.config import Paths
 from sentry_tui.crash import crash_point
-from sentry_tui.model import HUMAN_EVENTS, HumanEvent, Reject, Report
+from sentry_tui.model import HUMAN_EVENTS, HookEvent, HumanEvent, Reject, Report
 
 MAX_BYTES = 8 * 1024
 VERSION = 1
@@ -219,19 +219,26 @@ def read_requests(
     *,
     handled: Container[str] | None = None,
     recover: bool = False,
-) -> tuple[list[HumanEvent], list[str]]:
+    hook_key: bytes | None = None,
+) -> tuple[list[HumanEvent | HookEvent], list[str]]:
     """Claim every request in the inbox and return them as events, oldest first.
 
     Returns (events, messages): one message per refused or recovered file. ``handled``: ids
     already applied and saved (``Store.handled``). ``recover``: also take back requests left
     in ``processing/`` by a crash; only the engine, once, under its lock.
+
+    Agent hook files (``hook-*.json``, written by `sentry-tui hook`) come through the same
+    door: claimed the same way, verified by :func:`sentry_tui.hooks.read_hook_file` with
+    ``hook_key`` (default: the state dir's signing key), and released at once — a hook is a
+    signal, not a request, and nobody waits for its answer.
     """
     ensure_dirs(paths)
-    events: list[HumanEvent] = []
+    events: list[HumanEvent | HookEvent] = []
     messages: list[str] = []
     done = handled if handled is not None else frozenset()
+    key = _KeyCache(paths, hook_key)
     if recover:
-        _recover(paths, done, events, messages)
+        _recover(paths, done, events, messages, key)
     now = time.time()
     entries: list[tuple[int, str, os.stat_result]] = []
     for entry in os.scandir(paths.inbox):
@@ -273,12 +280,36 @@ def read_requests(
         if rid in done:
             _release_applied(paths, rid, messages, name)
             continue
-        _take(paths, claimed, name, rid, events, messages)
+        _take(paths, claimed, name, rid, events, messages, key)
     return events, messages
 
 
+class _KeyCache:
+    """The signing key, read once per call and only when a hook file is there."""
+
+    def __init__(self, paths: Paths, key: bytes | None) -> None:
+        self.paths = paths
+        self.key = key
+        self.error = ""
+
+    def get(self) -> bytes | None:
+        if self.key is None and not self.error:
+            from sentry_tui.errors import UserError
+            from sentry_tui.keys import load_key
+
+            try:
+                self.key = load_key(self.paths.state_dir)
+            except UserError as e:
+                self.error = str(e)
+        return self.key
+
+
 def _recover(
-    paths: Paths, done: Container[str], events: list[HumanEvent], messages: list[str]
+    paths: Paths,
+    done: Container[str],
+    events: list[HumanEvent | HookEvent],
+    messages: list[str],
+    key: _KeyCache,
 ) -> None:
     left = sorted(os.scandir(processing_dir(paths)), key=lambda e: e.name)
     for entry in left:
@@ -292,7 +323,7 @@ def _recover(
             _release_applied(paths, rid, messages, name)
             continue
         before = len(events)
-        _take(paths, Path(entry.path), name, rid, events, messages)
+        _take(paths, Path(entry.path), name, rid, events, messages, key)
         if len(events) > before:
             messages.append(
                 f"inbox: request {_show(rid)} was claimed before a restart and not applied; "
@@ -312,9 +343,22 @@ def _take(
     claimed: Path,
     name: str,
     rid: str,
-    events: list[HumanEvent],
+    events: list[HumanEvent | HookEvent],
     messages: list[str],
+    key: _KeyCache,
 ) -> None:
+    from sentry_tui.hooks import is_hook_file_name, read_hook_file
+
+    if is_hook_file_name(name):
+        hook_key = key.get()
+        got = read_hook_file(claimed, hook_key) if hook_key else f"no signing key ({key.error})"
+        if isinstance(got, str):
+            _refuse(paths, claimed, name, got, rid, messages, answer_id=None)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            claimed.unlink()
+        events.append(got)
+        return
     try:
         raw = _read_own_file(claimed)
         event = parse_request(name, raw, rid)

@@ -358,3 +358,21 @@ def test_short_form_claimed_by_a_killed_engine_is_delivered_after_restart(
     ]
     inbox.answer(paths, Report(claimed, False, "unknown approval id k3x9"))
     assert _names(inbox.processing_dir(paths)) == []
+
+
+def test_signed_agent_hook_files_come_through_and_forged_ones_are_refused(paths: Paths) -> None:
+    from sentry_tui import hooks, keys
+    from sentry_tui.model import HookEvent
+
+    key = keys.load_or_create_key(paths.state_dir)
+    record = hooks.hook_record("claude", "stop", {"message": "done"}, "%3", now=5.0)
+    hooks.write_hook_file(paths.state_dir, record, key)
+    forged = hooks.write_hook_file(paths.state_dir, record, b"x" * 32)
+    events, messages = inbox.read_requests(paths)
+    assert len(events) == 1 and isinstance(events[0], HookEvent)
+    assert (events[0].agent, events[0].hook, events[0].tmux_pane) == ("claude", "stop", "%3")
+    assert len(messages) == 1 and "bad signature" in messages[0]
+    assert forged.name in messages[0]
+    assert _names(paths.inbox) == ["processing", "rejected"]
+    assert _names(inbox.processing_dir(paths)) == []  # a hook is released at once, no answer
+    assert _names(paths.outbox) == []
