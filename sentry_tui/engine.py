@@ -1085,7 +1085,7 @@ class _Work:
             lines.append(f"Last result: {one_line(last)}")
         lines.append(f"Pane: {pane}")
         lines.append(f"Approve: sentry-tui approve {aid}")
-        lines.append(f"Reject: sentry-tui reject {aid} --reason '…'")
+        lines.append(f"Reject: sentry-tui reject {aid} --reason 'why'")
         self.actions.append(
             Notify(
                 event="approval",

@@ -644,3 +644,40 @@ def test_check_command(tmp_path: Path) -> None:
         "expected a non-negative integer (at most 100), got 'two'"
     )
     assert "Traceback" not in bad.stderr
+
+
+BUNDLED_LINES = (bundled_policy_dir() / "storyapp.yaml").read_text().splitlines()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(BUNDLED_LINES) - 1),
+            st.sampled_from(["drop", "dup", "indent", "dedent", "cut", "junk"]),
+            st.text(alphabet="ab:-[]{}'\"#& *!|>0123456789\\.", max_size=6),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_bundled_policy_only_raises_policy_error(edits: list[tuple[int, str, str]]) -> None:
+    lines = list(BUNDLED_LINES)
+    for index, how, junk in edits:
+        i = min(index, len(lines) - 1)
+        if how == "drop" and len(lines) > 1:
+            del lines[i]
+        elif how == "dup":
+            lines.insert(i, lines[i])
+        elif how == "indent":
+            lines[i] = "  " + lines[i]
+        elif how == "dedent":
+            lines[i] = lines[i][2:]
+        elif how == "cut":
+            lines[i] = lines[i][: len(lines[i]) // 2]
+        else:
+            lines[i] = lines[i] + junk
+    try:
+        load_text("\n".join(lines), "m.yaml")
+    except PolicyError as exc:
+        assert re.match(r"^m\.yaml:\d+: ", str(exc)), str(exc)
