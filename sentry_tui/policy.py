@@ -169,9 +169,14 @@ def load_policy(paths: Sequence[Path]) -> Policy:
 
 
 def user_policy_paths(config_dir: Path) -> list[Path]:
-    """The user's ``<config>/policies/*.yaml`` (sorted), else the bundled ``default.yaml``."""
+    """The user's ``<config>/policies/*.yaml`` (and ``*.yml``, sorted), else the bundled
+    ``default.yaml``: a user with no policy still gets every pane watched, nothing injected."""
     folder = Path(config_dir) / "policies"
-    found = sorted(p for p in folder.glob("*.yaml") if p.is_file()) if folder.is_dir() else []
+    found = (
+        sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if folder.is_dir()
+        else []
+    )
     return found or [bundled_policy_dir() / "default.yaml"]
 
 

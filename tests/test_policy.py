@@ -492,8 +492,9 @@ def test_user_policy_paths(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "b.yaml").write_text("version: 1\n")
     (folder / "a.yaml").write_text("version: 1\n")
+    (folder / "c.yml").write_text("version: 1\n")
     (folder / "notes.txt").write_text("x")
-    assert user_policy_paths(tmp_path) == [folder / "a.yaml", folder / "b.yaml"]
+    assert user_policy_paths(tmp_path) == [folder / "a.yaml", folder / "b.yaml", folder / "c.yml"]
 
 
 def test_conditions_forms() -> None:
