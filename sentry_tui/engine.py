@@ -572,8 +572,9 @@ class _Work:
             i, stage, st, _run = found
             if not self.listening(stage, st) or not self.pane_in_role(key, project, stage.pane):
                 continue
-            fail = self.first_regex(stage.fail, event.lines)
-            done = self.first_regex(stage.done, event.lines)
+            lines = self.not_echo(project, stage, event.lines)
+            fail = self.first_regex(stage.fail, lines)
+            done = self.first_regex(stage.done, lines)
             if fail is not None or done is not None:
                 self.confirm_send(project, i)
             if fail is not None:
@@ -582,6 +583,24 @@ class _Work:
                 self.own_part_done(
                     project, i, f"matched {one_line(done, 120)!r}", final=not self.wrapped(stage)
                 )
+
+    def not_echo(self, project: Project, stage: Stage, lines: Iterable[str]) -> list[str]:
+        """Drop the shell's echo of the command we typed: it is not the command's output."""
+        if stage.run is None:
+            return list(lines)
+        sent = wrapped_command(self.cfg, project.name, stage, self.runs[project.name].run_id)
+        out = []
+        for line in lines:
+            text = line.strip()
+            head = line.find(sent[:16])  # a prompt, then the start of the typed command
+            if (
+                sent in line
+                or (len(text) >= 8 and text in sent)
+                or (head >= 0 and sent.startswith(line[head:].rstrip()))
+            ):
+                continue
+            out.append(line)
+        return out
 
     @staticmethod
     def first_regex(conds: Iterable[Condition], lines: Iterable[str]) -> str | None:

@@ -974,3 +974,20 @@ def test_active_checks_resume_after_a_restart() -> None:
     assert active_checks(s.state, POLICY) == [started]
     s(CheckUpdate(started.check_id, "completed", "success"))
     assert active_checks(s.state, POLICY) == []
+
+
+def test_the_shell_echo_of_the_sent_command_is_not_output() -> None:
+    policy = load_text(
+        POLICY_TEXT.replace("fail: {regex: 'npm ERR!'}", "fail: {regex: 'wrap|npm'}")
+    )
+    s = Sim(policy)
+    at_code(s)
+    s.marker(AGENT, "STATUS", stage="code", ok=True)
+    (send,) = s.sends()
+    s.sent()
+    half = len(send.text) // 2
+    s(OutputLines(SHELL, (f"me@nas:~/app$ {send.text[:half]}", send.text[half:])))
+    s(OutputLines(SHELL, (f"me@nas:~/app$ {send.text}",)))
+    assert s.stage("test").status is StageStatus.RUNNING
+    s(OutputLines(SHELL, ("npm warn deprecated",)))
+    assert s.stage("test").status is StageStatus.RETRYING
