@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
@@ -240,9 +241,13 @@ def wrapped_command(config: EngineConfig, project: str, stage: Stage, run_id: st
     assert stage.run is not None
     if not stage.wrap:
         return stage.run
-    return (
-        f"{config.wrapper} --stage {stage.name} --project {project} --run {run_id} -- {stage.run}"
-    )
+    # A compound command (`a && b`, a pipe, a redirection) must be wrapped whole, not just its
+    # first part: hand it to sh -c. `npm test` or `sh "$DIR/t.sh"` stay as written.
+    command = f"sh -c {shlex.quote(stage.run)}" if _SHELL_SYNTAX.search(stage.run) else stage.run
+    return f"{config.wrapper} --stage {stage.name} --project {project} --run {run_id} -- {command}"
+
+
+_SHELL_SYNTAX = re.compile(r"[;&|<>()`]")  # operators; expansions and quotes are fine
 
 
 # --------------------------------------------------------------------------------------------

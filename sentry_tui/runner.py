@@ -485,11 +485,12 @@ def _explicit_state_dir(paths: Paths) -> Path | None:
 
 
 def _read_key(paths: Paths) -> bytes | None:
-    try:
-        from sentry_tui.keys import load_key
+    from sentry_tui.keys import load_or_create_key
 
-        return load_key(paths)
-    except Exception:
+    try:
+        return load_or_create_key(paths.state_dir)
+    except Exception as exc:  # unsigned markers still work; signed ones then read as bad
+        log.warning("no signing key: %s", exc)
         return None
 
 

@@ -991,3 +991,16 @@ def test_the_shell_echo_of_the_sent_command_is_not_output() -> None:
     assert s.stage("test").status is StageStatus.RUNNING
     s(OutputLines(SHELL, ("npm warn deprecated",)))
     assert s.stage("test").status is StageStatus.RETRYING
+
+
+def test_compound_run_is_wrapped_whole() -> None:
+    from sentry_tui.engine import EngineConfig, wrapped_command
+    from sentry_tui.model import Stage
+
+    cfg = EngineConfig(wrapper="sentry-tui wrap")
+    plain = wrapped_command(cfg, "p", Stage(name="t", pane="sh", run="npm test"), "r1")
+    assert plain.endswith("-- npm test")
+    compound = wrapped_command(
+        cfg, "p", Stage(name="t", pane="sh", run="make && ./x | tee o"), "r1"
+    )
+    assert compound.endswith("-- sh -c 'make && ./x | tee o'")
