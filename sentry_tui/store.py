@@ -307,6 +307,17 @@ def snapshot_from_doc(doc: Mapping[str, Any]) -> Snapshot:
     return decode(Snapshot, dict(doc))
 
 
+def _verify_round_trip(state: EngineState, doc: dict[str, Any]) -> None:
+    """Under tests: a value of the wrong type in the state (an int where the model says str)
+    would make the next start refuse the whole file, so catch it when it is written."""
+    try:
+        back = state_from_doc(json.loads(json.dumps(doc)))
+    except (ValueError, TypeError) as e:
+        raise AssertionError(f"state does not fit the model, it would not load: {e}") from None
+    if back != state:
+        raise AssertionError("state does not survive a save/load round trip")
+
+
 def journal_uncertain(state: EngineState) -> EngineState:
     """After a restart: a send journalled as intended may or may not have reached the pane.
 
@@ -543,7 +554,12 @@ class Store:
             and last[1:] == current[1:]
         ):
             return False
+        bad = [k for k, v in current[1].items() if not isinstance(k, str) or not isinstance(v, str)]
+        if bad:
+            raise TypeError(f"read positions must map pane keys to strings: {bad[:3]}")
         doc = self._doc(state, positions)
+        if os.environ.get("SENTRY_TUI_TEST"):
+            _verify_round_trip(state, doc["state"])
         db = self._open()
         try:
             db.table(TABLE).upsert(Document({**doc, "saved_at": time.time()}, doc_id=DOC_ID))

@@ -505,3 +505,14 @@ def test_whole_snapshot_round_trips() -> None:
     )
     doc = json.loads(json.dumps(store.snapshot_to_doc(snap)))
     assert store.snapshot_from_doc(doc) == snap
+
+
+def test_save_refuses_values_that_would_not_load_back(paths: Paths) -> None:
+    s = store.Store(paths)
+    s.load()
+    with pytest.raises(TypeError, match="read positions"):
+        s.save(sample_state(), {"a/%1": 7})  # type: ignore[dict-item]
+    wrong = dataclasses.replace(sample_state(), counter="3")  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="would not load"):
+        s.save(wrong, {})  # caught under tests (SENTRY_TUI_TEST), before it reaches the disk
+    assert not paths.db.exists()
