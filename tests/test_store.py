@@ -516,3 +516,48 @@ def test_save_refuses_values_that_would_not_load_back(paths: Paths) -> None:
     with pytest.raises(AssertionError, match="would not load"):
         s.save(wrong, {})  # caught under tests (SENTRY_TUI_TEST), before it reaches the disk
     assert not paths.db.exists()
+
+
+LOOP = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from sentry_tui import store
+    from sentry_tui.config import Paths
+    from tests.test_store import sample_state
+    s = store.Store(Paths(Path(sys.argv[1])))
+    state, _, _ = s.load()
+    n = state.counter
+    while True:
+        n += 1
+        s.save(sample_state(n), {"p": str(n)})
+        s.append_history([{"n": n}])
+        print(n, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("after", [3, 17, 41])
+def test_kill_at_a_random_moment_leaves_the_last_or_the_next_state(
+    paths: Paths, after: int
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    for round_ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LOOP, str(paths.state_dir)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        seen = [int(proc.stdout.readline()) for _ in range(after)]
+        proc.send_signal(signal.SIGKILL)
+        rest = proc.stdout.read().split()
+        proc.wait(timeout=20)
+        last = int(rest[-1]) if rest else seen[-1]
+        state, positions, messages = store.Store(paths).load()
+        assert messages == [], (round_, messages)
+        assert state.counter in (last, last + 1)
+        assert state == sample_state(state.counter) and positions == {"p": str(state.counter)}
+        ns = [r["n"] for r in store.Store(paths).read_history(10_000)]
+        assert ns == sorted(set(ns)) and ns[-1] >= last  # nothing printed was lost
