@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sentry_tui.ansi import strip_ansi
+from sentry_tui.ansi import one_line, strip_ansi
 from sentry_tui.model import PaneState
 
 RULE_STATES: tuple[str, ...] = ("waiting", "busy", "failed", "done", "idle")
@@ -62,12 +62,12 @@ CLAUDE = Profile(
     screen_mode=True,
     tail=8,
     waiting=_c(
-        r"^[\s│]*Do you want to [^\n]*\?\s*[│]?$",
-        r"^[\s│]*(Enter to confirm · )?Esc to cancel\b",
+        r"^[ \t│]*Do you want to [^\n]*\?[ \t│]*$",
+        r"^[ \t│]*(Enter to confirm · )?Esc to cancel\b",
         r"Yes, I trust this folder",
-        r"^[\s│]*Do you trust the files in this folder\?",
+        r"^[ \t│]*Do you trust the files in this folder\?",
         r"Detected a custom API key",
-        r"^[\s│]*Select login method",
+        r"^[ \t│]*Select login method",
         r"Browser didn't open\?|Paste code here if prompted",
     ),
     busy=_c(
@@ -76,15 +76,15 @@ CLAUDE = Profile(
         r"(?i)\bRetrying in \d+",
     ),
     failed=_c(
-        r"^[●⏺⎿\s]*API Error\b",
+        r"^[●⏺⎿ \t]*API Error\b",
         r"Unable to connect to Anthropic services",
-        r"(?i)^\s*Invalid API key\b",
+        r"(?i)^[ \t]*Invalid API key\b",
         r"(?i)Credit balance is too low",
         r"(?i)usage limit reached",
-        r"(?i)^\s*OAuth token has expired",
+        r"(?i)^[ \t]*OAuth token has expired",
     ),
     done=_c(r"^[✻✢✳✶✽*·]\s+\w[^\n…]* for \d+(\.\d+)?[smh]\b"),  # "✻ Crunched for 47s"
-    idle=_c(r"^[│\s]*[❯>]\s*$", r"\? for shortcuts"),
+    idle=_c(r"^[ \t│]*[❯>][ \t]*$", r"\? for shortcuts"),
 )
 
 # Codex CLI 0.169 (captured): approvals ask "Would you like to run the following command?"
@@ -97,21 +97,21 @@ CODEX = Profile(
     waiting=_c(
         r"Would you like to (run|make|apply|grant|allow|send)\b[^\n]*\?",
         r"(?i)press enter to confirm or esc to cancel",
-        r"^\s*Trust this folder\?",
-        r"(?i)^\s*enter continue · esc back",
+        r"^[ \t]*Trust this folder\?",
+        r"(?i)^[ \t]*enter continue · esc back",
         r"Allow command\?",  # older Codex versions
-        r"(?i)^[\s▌]*Apply (these|the) changes\?",
-        r"(?i)^\s*Sign in with ChatGPT",
+        r"(?i)^[ \t▌]*Apply (these|the) changes\?",
+        r"(?i)^[ \t]*Sign in with ChatGPT",
     ),
-    busy=_c(r"(?i)\besc to interrupt\b", r"(?i)^\W*Reconnecting\.\.\."),
+    busy=_c(r"(?i)\besc to interrupt\b", r"(?i)^[^\w\n]*Reconnecting\.\.\."),
     failed=_c(
         r"^■ ",
         r"(?i)\bstream error\b",
         r"(?i)\bunexpected status \d{3}\b",
         r"^Error loading configuration",
     ),
-    done=_c(r"^[\s─]*Worked for [<\d]"),
-    idle=_c(r"^›\s", r"\? for shortcuts"),
+    done=_c(r"^[ \t─]*Worked for [<\d]"),
+    idle=_c(r"^› ", r"\? for shortcuts"),
 )
 
 # Gemini CLI 0.61 (captured): dialogs are boxes with "● 1. Allow once" lists ("Allow execution
@@ -123,20 +123,20 @@ GEMINI = Profile(
     tail=30,  # answers carry no closing line: look back to the "✦" that began one
     latest_wins=True,
     waiting=_c(
-        r"^[\s│]*● \d+\. ",
+        r"^[ \t│]*● \d+\. ",
         r"Allow execution of\b",
         r"(?i)Waiting for user confirmation",
         r"Do you trust the files in this folder\?",
         r"How would you like to authenticate",
         r"Enter Gemini API Key",
         r"\(Press Enter to submit",
-        r"^[\s│]*Apply this change\?",
+        r"^[ \t│]*Apply this change\?",
         r"\(Use Enter to select\)",
     ),
-    busy=_c(r"(?i)\(esc to cancel, \d", r"^\s*[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] "),
-    failed=_c(r"^\s*✕ ", r"\[API Error\b", r"This request failed\b"),
-    done=_c(r"^\s*✦ "),
-    idle=_c(r"^\s*>\s+Type your message", r"\? for shortcuts"),
+    busy=_c(r"(?i)\(esc to cancel, \d", r"^[ \t]*[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] "),
+    failed=_c(r"^[ \t]*✕ ", r"\[API Error\b", r"This request failed\b"),
+    done=_c(r"^[ \t]*✦ "),
+    idle=_c(r"^[ \t]*>\s+Type your message", r"\? for shortcuts"),
 )
 
 # A plain shell running commands: a question on the last line is waiting, an error line just
@@ -149,7 +149,8 @@ SHELL = Profile(
     stable=PaneState.BUSY,
     finish_needs_idle=True,
     waiting=_c(
-        r"[\[(]\s*[yY](es)?\s*/\s*[nN]o?\s*[\])][^\n]*\Z",  # [y/N] (yes/no)
+        # "[y/N] " / "(yes/no)? " at the end of the last line, perhaps with a typed answer
+        r"[\[(]\s*[yY](es)?\s*/\s*[nN]o?\s*[\])]\s*[:?]?[ \t]*\S{0,3}[ \t]*\Z",
         r"(?i)\b(password|passphrase|passcode|pin)\b[^\n]*:\s*\Z",
         r"(?i)press (any key|enter|return)\b",
         r"\?\s*\Z",  # a question on the last line, the cursor after it
@@ -176,10 +177,10 @@ SHELL = Profile(
     done=_c(
         r"(?i)\b\d+ passed\b",
         r"(?i)\bbuild successful\b|\bBUILD SUCCESS\b",
-        r"(?i)^\s*done\b",
+        r"(?i)^[ \t]*done\b",
         r"(?i)\bdone in [\d.]+",
         r"(?i)\bsuccessfully\b",
-        r"^\s*Finished\b",
+        r"^[ \t]*Finished\b",
     ),
     idle=_c(r"[$#%>❯»➜λ]\s*\Z"),
 )
@@ -264,11 +265,29 @@ def bottom(screen: str, n: int) -> str:
     return "\n".join(kept[-n:]) if n > 0 else ""
 
 
-def _first_match(patterns: Sequence[re.Pattern[str]], text: str) -> re.Pattern[str] | None:
+def _first_match(patterns: Sequence[re.Pattern[str]], text: str) -> re.Match[str] | None:
     for p in patterns:
-        if p.search(text):
-            return p
+        m = p.search(text)
+        if m is not None:
+            return m
     return None
+
+
+def _last_match(patterns: Sequence[re.Pattern[str]], text: str) -> re.Match[str] | None:
+    """The match nearest the bottom among all patterns (ending lowest)."""
+    best: re.Match[str] | None = None
+    for p in patterns:
+        for m in p.finditer(text):
+            if best is None or m.end() > best.end():
+                best = m
+    return best
+
+
+def _because(profile: Profile, state: PaneState, m: re.Match[str]) -> str:
+    """The reason: which rule, and on which line of the screen."""
+    text = m.string
+    line = text[text.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0]
+    return f'{profile.name} {state.value}: /{m.re.pattern}/ on "{one_line(line, 60)}"'
 
 
 def judge(profile: Profile, screen: str, stable: bool) -> tuple[PaneState, str] | None:
@@ -281,34 +300,24 @@ def judge(profile: Profile, screen: str, stable: bool) -> tuple[PaneState, str] 
     for state, rules in ((PaneState.WAITING, profile.waiting), (PaneState.BUSY, profile.busy)):
         hit = _first_match(rules, tail)
         if hit is not None:
-            return state, f"{profile.name} {state.value}: /{hit.pattern}/"
+            return state, _because(profile, state, hit)
     if not stable:
         return None
     idle = _first_match(profile.idle, tail)
-    finished = []
+    finished: list[tuple[PaneState, re.Match[str]]] = []
     if idle is not None or not profile.finish_needs_idle:
         for state, rules in ((PaneState.FAILED, profile.failed), (PaneState.DONE, profile.done)):
-            end = _last_end(rules, tail)
-            if end is not None:
-                finished.append((end[0], state, end[1]))
+            hit = _last_match(rules, tail)
+            if hit is not None:
+                finished.append((state, hit))
     if finished:
         if profile.latest_wins:
-            finished.sort(key=lambda f: -f[0])  # stable: failed first on a tie
-        _, state, hit = finished[0]
-        return state, f"{profile.name} {state.value}: /{hit.pattern}/"
+            finished.sort(key=lambda f: -f[1].end())  # stable sort: failed first on a tie
+        state, hit = finished[0]
+        return state, _because(profile, state, hit)
     if idle is not None:
-        return PaneState.IDLE, f"{profile.name} idle: /{idle.pattern}/"
+        return PaneState.IDLE, _because(profile, PaneState.IDLE, idle)
     return profile.stable, f"{profile.name} {profile.stable.value}: screen unchanged, no rule"
-
-
-def _last_end(patterns: Sequence[re.Pattern[str]], text: str) -> tuple[int, re.Pattern[str]] | None:
-    """Where the lowest match of any pattern ends, and that pattern."""
-    best: tuple[int, re.Pattern[str]] | None = None
-    for p in patterns:
-        for m in p.finditer(text):
-            if best is None or m.end() > best[0]:
-                best = (m.end(), p)
-    return best
 
 
 class Detector:

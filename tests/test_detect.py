@@ -78,7 +78,7 @@ def test_spinner_pause_is_not_idle_and_changing_screen_is_busy() -> None:
     assert det.tick(1.0) is None  # a pause shorter than the debounce changes nothing
     assert det.observe("$ make\ncc -c a.c\ncc -c b.c\n$ ", 1.2) is None
     assert det.tick(2.6) is None  # 1.4 s after the last change: still busy
-    assert det.tick(2.8) == (PaneState.IDLE, "shell idle: /[$#%>❯»➜λ]\\s*\\Z/")
+    assert det.tick(2.8) == (PaneState.IDLE, 'shell idle: /[$#%>❯»➜λ]\\s*\\Z/ on "$"')
     assert det.state is PaneState.IDLE
 
 
