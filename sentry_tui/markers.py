@@ -45,8 +45,9 @@ REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "STATUS": (("stage",), ("ok",)),
     "ERROR": (("stage",), ("code", "msg")),
     "ASK": (("msg", "question"),),
-    "START": (("stage",),),
-    "END": (("stage",), ("exit",)),
+    # no stage for START/END: `sentry-tui wrap -- CMD` outside a pipeline names none
+    "START": (),
+    "END": (("exit",),),
     "EVENT": (),
 }
 

@@ -82,8 +82,8 @@ def test_not_markers(line: str) -> None:
         ('### SENTRY {"type": "STATUS", "stage": "x"}', "STATUS needs field 'ok'"),
         ('### SENTRY {"type": "ERROR", "stage": "x"}', "ERROR needs field 'code' or 'msg'"),
         ('### SENTRY {"type": "ASK"}', "ASK needs field 'msg' or 'question'"),
-        ('### SENTRY {"type": "START"}', "START needs field 'stage'"),
         ('### SENTRY {"type": "END", "stage": "x"}', "END needs field 'exit'"),
+        ('### SENTRY {"type": "START", "stage": null}', "'stage' must be a string"),
         ('### SENTRY {"type": "END", "stage": "x", "exit": "0"}', "'exit' must be an integer"),
         ('### SENTRY {"type": "END", "stage": "x", "exit": true}', "'exit' must be an integer"),
         ('### SENTRY {"type": "STATUS", "stage": "x", "ok": "yes"}', "'ok' must be true or false"),
@@ -101,6 +101,18 @@ def test_malformed_markers_say_why(line: str, reason: str) -> None:
     assert isinstance(m, Malformed), m
     assert reason in m.reason
     assert "\n" not in m.reason
+
+
+def test_wrapper_markers_parse_and_verify() -> None:
+    """What `sentry-tui wrap` prints, with and without a stage, signed and not."""
+    from sentry_tui.wrap import marker_line
+
+    for fields in ({"exit": 3}, {"stage": "test", "project": "p", "pane": "%1", "exit": 0}):
+        plain = _parsed(marker_line("END", fields, None))
+        assert plain.exit == fields["exit"] and classify(plain, KEY, set()).trust is Trust.UNSIGNED
+        signed = _parsed(marker_line("END", fields, KEY))
+        assert classify(signed, KEY, set()).trust is Trust.SIGNED
+    assert isinstance(parse_line(marker_line("START", {"cmd": "make"}, KEY)), Marker)
 
 
 def test_lowercase_type_is_accepted() -> None:
@@ -250,8 +262,8 @@ REQUIRED_FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "ASK": st.fixed_dictionaries(
         {"msg": st.text(max_size=40)}, optional={"options": st.lists(st.text(max_size=8))}
     ),
-    "START": st.fixed_dictionaries({"stage": st.text(max_size=20)}),
-    "END": st.fixed_dictionaries({"stage": st.text(max_size=20), "exit": st.integers()}),
+    "START": st.fixed_dictionaries({}, optional={"stage": st.text(max_size=20)}),
+    "END": st.fixed_dictionaries({"exit": st.integers()}, optional={"stage": st.text(max_size=20)}),
     "EVENT": st.just({}),
 }
 MARKERS = st.sampled_from(MARKER_TYPES).flatmap(
