@@ -600,3 +600,17 @@ def test_ui_never_imports_tmux_store_or_network(module: str) -> None:
     code = f"import sys, {module}; print(sorted(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not {"libtmux", "tinydb", "requests"} & {m.split(".")[0] for m in eval(out.stdout)}
+
+
+def test_no_color_keeps_states_apart_by_symbol_and_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def scenario(app: RecordingApp, pilot: Pilot, client: FakeClient) -> None:
+        assert app.no_color
+        panes = app.query_one("#panes", PaneList)
+        rows = [str(panes.get_option_at_index(i).prompt) for i in range(panes.option_count)]
+        assert rows[1].startswith("▸ agent")  # the cursor shows without colour
+        for word in ("? wait", "· idle", "● busy", "✓ done", "✗ fail"):
+            assert any(word in r for r in rows), word
+
+    drive(scenario)

@@ -199,16 +199,16 @@ def send_confirm_body(pane_label: str, pane_key: str, command: str, text: str) -
 
 
 HELP_KEYS: Sequence[tuple[str, str]] = (
-    ("a", "approve the selected approval (then y to confirm)"),
-    ("x", "reject the selected approval, with an optional reason"),
-    ("r", "retry the selected stage (on an uncertain send: resend it)"),
+    ("a", "approve the selected approval (y confirms)"),
+    ("x", "reject it, with an optional reason"),
+    ("r", "retry the selected stage / resend an uncertain send"),
     ("s", "skip the selected stage"),
-    ("d", "dismiss the selected uncertain send without resending"),
-    ("c", "cancel the selected pane's pipeline run"),
+    ("d", "dismiss an uncertain send (never resent)"),
+    ("c", "cancel the selected run (asks first)"),
     ("p", "pause / resume all sending"),
-    ("i", "type text into the selected pane (confirmed before sending)"),
+    ("i", "type into the selected pane (confirmed first)"),
     ("enter", "switch tmux to the selected pane"),
-    ("/", "filter panes by name or state (esc clears)"),
+    ("/", "filter by name or state; esc clears"),
     ("j k ↑ ↓", "move;  tab  next list"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
@@ -217,7 +217,11 @@ HELP_KEYS: Sequence[tuple[str, str]] = (
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="close-help")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "close", "Close", id="close-help"),
+        Binding("j", "scroll(1)", "Down", show=False, id="help-down"),
+        Binding("k", "scroll(-1)", "Up", show=False, id="help-up"),
+    ]
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))
@@ -235,6 +239,12 @@ class HelpScreen(ModalScreen[None]):
             yield Static(states, classes="help-legend")
             yield Static(stages, classes="help-legend")
             yield Static(Text("esc / ? / q  close"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()  # so j/k, arrows and page keys scroll it
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#help", VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
