@@ -113,17 +113,13 @@ class Runner:
         )
         self.notifier = notifier
         self.checks = checks
-        self.state, self._positions, load_messages = self.store.load()
-        self.messages: list[str] = list(load_messages)
+        # Read-only until open() holds the lock: a second engine must not touch the files.
+        self.state, self._positions, self.messages = self.store.load(readonly=True)
         self.perceiver = Perceiver(
             self._profile_of, key=_read_key(paths), extra_rules=_extra_rules(policy)
         )
-        self.watcher = Watcher(
-            self.options.socket_name,
-            self.options.socket_path,
-            screen_mode=self.perceiver.screen_mode,
-            positions=self._positions,
-        )
+        self._watcher_class = Watcher
+        self.watcher: Watcher | None = None
         self._human: queue.Queue[HumanEvent] = queue.Queue()
         self._external: queue.Queue[Event] = queue.Queue()
         self._tails: dict[str, str] = {}
@@ -135,16 +131,31 @@ class Runner:
         self._last_inbox = 0.0
         self._stop = threading.Event()
         self._opened = False
+        self._recovered: list[Event] = []
 
     # -- life ----------------------------------------------------------------------------
 
     def open(self) -> None:
         """Take the lock, recover the journal, start reading tmux. Raises LockHeld."""
         self.lock.acquire()
+        self.state, self._positions, self.messages = self.store.load()
         self.state = store.journal_uncertain(self.state)
         for msg in self.messages:
             log.warning(msg)
         self._save(force=True)
+        # Requests claimed by a previous engine that died before saving their effect.
+        requests, problems = inbox.read_requests(
+            self.paths, handled=self.store.handled, recover=True
+        )
+        for problem in problems:
+            self._note(problem)
+        self._recovered = list(requests)
+        self.watcher = self._watcher_class(
+            self.options.socket_name,
+            self.options.socket_path,
+            screen_mode=self.perceiver.screen_mode,
+            positions=self._positions,
+        )
         self.watcher.start()
         for check in engine.active_checks(self.state, self.policy):
             self._do_start_check(check)
@@ -156,7 +167,8 @@ class Runner:
             return
         self._opened = False
         try:
-            self.watcher.stop()
+            if self.watcher is not None:
+                self.watcher.stop()
         finally:
             if self.checks is not None:
                 self.checks.close()
@@ -183,6 +195,8 @@ class Runner:
     def jump_to(self, pane_key: str) -> str:
         try:
             ref = PaneRef.parse(pane_key)
+            if self.watcher is None:
+                return "not watching tmux yet"
             self.watcher.switch_client(ref)
         except Exception as exc:  # a gone pane or no attached client: say so, keep going
             return f"cannot switch to {pane_key}: {exc}"
@@ -208,8 +222,11 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------
 
     def step_once(self, timeout: float = 0.1) -> None:
+        assert self.watcher is not None, "open() first"
         raw = list(self.watcher.events(timeout))
         now = self.clock()
+        raw.extend(self._recovered)
+        self._recovered = []
         raw.extend(_drain(self._external))
         raw.extend(_drain(self._human))
         if now - self._last_inbox >= INBOX_EVERY_S:
@@ -245,6 +262,8 @@ class Runner:
                 self._tails[event.ref.key] = (event.ansi or event.text)[-TAIL_CHARS:]
         self._record(event, now)
         actions = self._step(event, now)
+        if isinstance(event, HumanEvent) and event.request_id:
+            self.store.mark_handled([event.request_id])  # saved with the state it changed
         if isinstance(event, PaneAdded | PaneChanged):
             self.perceiver.pane(event.pane)
         elif isinstance(event, PaneGone):
@@ -373,7 +392,7 @@ class Runner:
         positions_due = now - self._last_positions_save >= POSITIONS_EVERY_S
         if not force and self.state is self._saved_state and not positions_due:
             return
-        positions = self.watcher.positions() if self._opened else self._positions
+        positions = self.watcher.positions() if self.watcher is not None else self._positions
         self.store.save(self.state, positions)
         self._saved_state = self.state
         self._last_positions_save = now
@@ -385,7 +404,7 @@ class Runner:
             now=self.clock(),
             tails=dict(self._tails),
             markers={k: tuple(v) for k, v in self._markers.items()},
-            last_read=self.watcher.last_read,
+            last_read=self.watcher.last_read if self.watcher is not None else None,
             hosting=True,
             engine_alive=True,
             warnings=self._warnings(),
