@@ -96,6 +96,7 @@ ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read o
 MAX_NOTES = 50
 MAX_NONCES = 2000
 MAX_USED_IDS = 5000
+MAX_DECIDED = 50  # decided approvals kept for `status` and the UI; the history has them all
 GONE_KEEP_S = 600.0  # a closed pane stays visible (as gone) this long
 PROMPT_STATES = (PaneState.IDLE, PaneState.DONE, PaneState.FAILED)
 HOOK_STATES: Mapping[str, PaneState] = {
@@ -254,6 +255,16 @@ _SHELL_SYNTAX = re.compile(r"[;&|<>()`]")  # operators; expansions and quotes ar
 # Helpers
 
 
+def _prune_decided(approvals: Mapping[str, Approval]) -> Mapping[str, Approval]:
+    """Keep every pending approval and the newest decided ones: the state stays bounded."""
+    decided = [a for a in approvals.values() if a.status != "pending"]
+    if len(decided) <= MAX_DECIDED:
+        return approvals
+    decided.sort(key=lambda a: a.decided_at or a.created_at)
+    drop = {a.approval_id for a in decided[: len(decided) - MAX_DECIDED]}
+    return {k: v for k, v in approvals.items() if k not in drop}
+
+
 def _bounded(old: tuple[str, ...], new: Iterable[str], limit: int) -> tuple[str, ...]:
     out = (*old, *new)
     return out[-limit:] if len(out) > limit else out
@@ -329,7 +340,7 @@ class _Work:
     def state(self) -> EngineState:
         return EngineState(
             runs=self.runs,
-            approvals=self.approvals,
+            approvals=_prune_decided(self.approvals),
             panes=self.panes,
             journal=self.journal,
             paused=self.paused,

@@ -1004,3 +1004,27 @@ def test_compound_run_is_wrapped_whole() -> None:
         cfg, "p", Stage(name="t", pane="sh", run="make && ./x | tee o"), "r1"
     )
     assert compound.endswith("-- sh -c 'make && ./x | tee o'")
+
+
+def test_decided_approvals_are_pruned_but_pending_ones_kept() -> None:
+    from sentry_tui.engine import MAX_DECIDED, _prune_decided
+    from sentry_tui.model import Approval, Gate
+
+    def approval(i: int, status: str) -> Approval:
+        return Approval(
+            f"a{i}",
+            "p",
+            "deploy",
+            "r",
+            Gate.BEFORE,
+            float(i),
+            status=status,
+            decided_at=float(i) if status != "pending" else None,
+        )  # type: ignore[arg-type]
+
+    many = {f"a{i}": approval(i, "approved") for i in range(MAX_DECIDED + 20)}
+    many["a999"] = approval(999, "pending")
+    kept = _prune_decided(many)
+    assert "a999" in kept
+    assert len(kept) == MAX_DECIDED + 1
+    assert "a0" not in kept and f"a{MAX_DECIDED + 19}" in kept
