@@ -62,26 +62,34 @@ CLAUDE = Profile(
     screen_mode=True,
     tail=8,
     waiting=_c(
-        r"^[ \t│]*Do you want to [^\n]*\?[ \t│]*$",
+        r"^[ \t│]*(Do you want|Would you like) to [^\n]*\?[ \t│]*$",
         r"^[ \t│]*(Enter to confirm · )?Esc to cancel\b",
         r"Yes, I trust this folder",
         r"^[ \t│]*Do you trust the files in this folder\?",
         r"Detected a custom API key",
         r"^[ \t│]*Select login method",
         r"Browser didn't open\?|Paste code here if prompted",
+        # reported by other monitors for other versions (not captured here): the
+        # AskUserQuestion list, plan approval, older permission boxes
+        r"No, and tell Claude what to do differently",
+        r"Use arrow keys to navigate|Press Enter to select",
+        r"Approve this plan\?",
     ),
     busy=_c(
-        r"(?i)\besc to interrupt\b",
+        r"(?i)\b(esc|ctrl\+c) to interrupt\b",
         r"…\s*\(\d+[smh]",  # spinner line: "✻ Garnishing… (1s · ↓ 16 tokens)"
         r"(?i)\bRetrying in \d+",
     ),
+    # banners Claude Code renders itself, at the start of a line or behind "●"/"⏺"; a line
+    # behind "⎿" (tool output) or "│"/"❯" (a box, the input) may only quote one
     failed=_c(
-        r"^[●⏺⎿ \t]*API Error\b",
-        r"Unable to connect to Anthropic services",
-        r"(?i)^[ \t]*Invalid API key\b",
-        r"(?i)Credit balance is too low",
-        r"(?i)usage limit reached",
-        r"(?i)^[ \t]*OAuth token has expired",
+        r"^[●⏺ \t]*API Error\b",
+        r"^[●⏺ \t]*Unable to connect to Anthropic services",
+        r"^[●⏺ \t]*Invalid API key\b",
+        r"^[●⏺ \t]*Credit balance is too low",
+        r"^[●⏺ \t]*[^\n]*\busage limit reached",
+        r"^[●⏺ \t]*OAuth token has expired",
+        r"^[●⏺ \t]*[^\n⎿│❯>]*Please run /login",
     ),
     done=_c(r"^[✻✢✳✶✽*·]\s+\w[^\n…]* for \d+(\.\d+)?[smh]\b"),  # "✻ Crunched for 47s"
     idle=_c(r"^[ \t│]*[❯>][ \t]*$", r"\? for shortcuts"),
@@ -103,7 +111,7 @@ CODEX = Profile(
         r"(?i)^[ \t▌]*Apply (these|the) changes\?",
         r"(?i)^[ \t]*Sign in with ChatGPT",
     ),
-    busy=_c(r"(?i)\besc to interrupt\b", r"(?i)^[^\w\n]*Reconnecting\.\.\."),
+    busy=_c(r"(?i)\b(esc|ctrl\+c) to interrupt\b", r"(?i)^[^\w\n]*Reconnecting\.\.\."),
     failed=_c(
         r"^■ ",
         r"(?i)\bstream error\b",
@@ -126,6 +134,7 @@ GEMINI = Profile(
         r"^[ \t│]*● \d+\. ",
         r"Allow execution of\b",
         r"(?i)Waiting for user confirmation",
+        r"Yes, allow once",  # older versions' permission list
         r"Do you trust the files in this folder\?",
         r"How would you like to authenticate",
         r"Enter Gemini API Key",

@@ -68,6 +68,24 @@ def test_old_question_scrolled_up_is_not_waiting() -> None:
     assert _settle("shell", screen) == PaneState.IDLE
 
 
+def test_agent_screen_rules_read_only_the_bottom() -> None:
+    """A real finished Claude Code turn, with an old dialog above and a quoted error in tool
+    output: still done."""
+    done = (SCREENS / "claude" / "done-3.txt").read_text(encoding="utf-8")
+    old_dialog = " Do you want to proceed?\n ❯ 1. Yes\n Esc to cancel · Tab to amend\n" + "x\n" * 12
+    assert _settle("claude", old_dialog + done) == PaneState.DONE
+    quoted = done.replace(
+        "● Done: the file",
+        "● Bash(cat log)\n  ⎿  API Error: 401 · Please run /login\n● Done: the file",
+    )
+    assert "⎿  API Error" in quoted
+    assert _settle("claude", quoted) == PaneState.DONE
+    banner = done.replace(
+        "● Done: the file sentry-out.txt exists now.", "API Error: 401 · Please run /login"
+    )
+    assert _settle("claude", banner) == PaneState.FAILED
+
+
 def test_spinner_pause_is_not_idle_and_changing_screen_is_busy() -> None:
     det = Detector(PROFILES["shell"], idle_after_s=1.5)
     assert det.observe("$ make\ncc -c a.c", 0.0) is None  # one screen: no verdict yet
