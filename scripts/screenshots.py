@@ -39,10 +39,15 @@ async def _settle(pilot: Pilot, ready: Callable[[], bool], timeout: float) -> No
 
 
 async def render(
-    app: App, path: Path, size: tuple[int, int], before: Before | None = None, timeout: float = 15
+    app: App,
+    path: Path,
+    size: tuple[int, int],
+    before: Before | None = None,
+    timeout: float = 15,
+    keep_svg: bool = False,
 ) -> Path:
-    """Run ``app`` headless at ``size``, let ``before`` press keys, save ``path`` (.png) and
-    the .svg beside it. Returns the PNG path."""
+    """Run ``app`` headless at ``size``, let ``before`` press keys, save ``path`` (.png), and
+    the .svg beside it when ``keep_svg``. Returns the PNG path."""
     import cairosvg  # imported here so `--help` works without it
 
     async with app.run_test(size=size) as pilot:
@@ -52,7 +57,8 @@ async def render(
             await _settle(pilot, lambda: True, timeout)
         svg = app.export_screenshot(title=f"sentry-tui {size[0]}×{size[1]}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".svg").write_text(svg, encoding="utf-8")
+    if keep_svg:
+        path.with_suffix(".svg").write_text(svg, encoding="utf-8")
     # Textual names Fira Code; point the PNG at an installed monospace font so columns align.
     png_svg = svg.replace("Fira Code", PNG_FONT)
     cairosvg.svg2png(bytestring=png_svg.encode("utf-8"), write_to=str(path), scale=1.5)
@@ -92,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a callable returning an EngineClient (default: the test fixture)",
     )
     parser.add_argument("--scene", action="append", choices=sorted(SCENES), default=[])
+    parser.add_argument("--size", action="append", default=[], metavar="WxH")
+    parser.add_argument("--svg", action="store_true", help="keep the SVG beside each PNG")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -105,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return SentryApp(FakeClient(), clock=frozen_clock)
 
+    sizes = [tuple(int(n) for n in s.split("x")) for s in args.size] or list(SIZES)
     for name in args.scene or list(SCENES):
-        for w, h in SIZES:
+        for w, h in sizes:
             path = args.out / f"{name}-{w}x{h}.png"
-            asyncio.run(render(make_app(), path, (w, h), SCENES[name]))
+            asyncio.run(render(make_app(), path, (w, h), SCENES[name], keep_svg=args.svg))
             print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0
 
