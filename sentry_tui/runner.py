@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sentry_tui import engine, inbox, store
+from sentry_tui.ansi import one_line
 from sentry_tui.config import Paths
 from sentry_tui.crash import crash_point
 from sentry_tui.model import (
@@ -45,10 +46,13 @@ from sentry_tui.model import (
     PaneRef,
     Persist,
     Policy,
+    PolicyWarning,
     Report,
     ScreenChanged,
     Send,
     SendResult,
+    ServerDown,
+    ServerUp,
     Snapshot,
     StartCheck,
     StopCheck,
@@ -123,6 +127,8 @@ class Runner:
         self._human: queue.Queue[HumanEvent] = queue.Queue()
         self._external: queue.Queue[Event] = queue.Queue()
         self._tails: dict[str, str] = {}
+        self._alerts: deque[str] = deque(maxlen=3)  # the runner's own recent problems
+        self._unmatched: list[PolicyWarning] = []
         self._markers: dict[str, deque[Marker]] = {}
         self._snapshot = self._make_snapshot()
         self._saved_state = self.state
@@ -262,6 +268,14 @@ class Runner:
                 self._tails[event.ref.key] = (event.ansi or event.text)[-TAIL_CHARS:]
         self._record(event, now)
         actions = self._step(event, now)
+        if isinstance(event, PaneAdded | PaneGone | ServerUp | ServerDown):
+            self._unmatched = engine.unmatched_roles(self.policy, self.state)
+        if isinstance(event, ServerDown):
+            self._note(f"tmux: {event.reason}")
+        elif isinstance(event, ServerUp):  # recovered: the old complaint no longer holds
+            kept = [a for a in self._alerts if not a.startswith("tmux:")]
+            self._alerts.clear()
+            self._alerts.extend(kept)
         if isinstance(event, HumanEvent) and event.request_id:
             self.store.mark_handled([event.request_id])  # saved with the state it changed
         if isinstance(event, PaneAdded | PaneChanged):
@@ -411,7 +425,8 @@ class Runner:
         )
 
     def _warnings(self) -> tuple[str, ...]:
-        found = list(self.state.notes[-3:])
+        found = list(self._alerts)
+        found.extend(f"{w.project}: {w.message}" for w in self._unmatched)
         if self.notifier is not None:
             found.extend(f"notify {name}: {err}" for name, err in self.notifier.failing().items())
         return tuple(found)
@@ -428,6 +443,7 @@ class Runner:
 
     def _note(self, message: str) -> None:
         log.warning(message)
+        self._alerts.append(one_line(message, 200))
         self._emit_line({"kind": "note", "message": message})
 
     # -- history and the event stream ----------------------------------------------------

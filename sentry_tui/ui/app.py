@@ -338,11 +338,24 @@ class SentryApp(App[None]):
         self._show_banner(msg)
 
     def _render_warnings(self, snap: Snapshot) -> None:
-        items = [one_line(w, 200) for w in (*snap.warnings, *snap.state.notes[-2:])]
+        # Warnings (unmatched roles, failing channels, tmux down) get the ⚠; the engine's
+        # latest note is activity ("run started", "attempt 1 failed"), shown dim after them.
+        warnings = [one_line(w, 200) for w in snap.warnings]
+        latest = one_line(snap.state.notes[-1], 200) if snap.state.notes else ""
         widget = self.query_one("#warnings", ToneStatic)
-        widget.display = bool(items)
-        if items:
-            widget.show(tuple(items), lambda: Text("⚠ " + "  ·  ".join(items)))
+        widget.display = bool(warnings or latest)
+
+        def line() -> Text:
+            text = (
+                Text("⚠ " + "  ·  ".join(warnings) + ("  ·  " if latest else ""))
+                if warnings
+                else Text()
+            )
+            text.append(latest, style="dim")
+            text.truncate(self.size.width * 2, overflow="ellipsis")
+            return text
+
+        widget.show((*warnings, latest), line)
 
     def _render_panes(self, snap: Snapshot) -> None:
         rows = view.pane_rows(snap, self.filter_text)
