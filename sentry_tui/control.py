@@ -259,6 +259,11 @@ class LineAssembler:
         return [render_line(_text(r)) for r in raw]
 
     @property
+    def has_partial(self) -> bool:
+        """Output after the last newline is waiting (a prompt, a progress bar)."""
+        return bool(self._pending)
+
+    @property
     def partial(self) -> str:
         return render_line(_text(self._pending))
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
+import select
 import shutil
 import subprocess
 import threading
@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import libtmux
 
@@ -249,13 +248,17 @@ class _Answer:
 
 
 class _Conn:
-    """``tmux -C attach`` to one session: commands in, items (in stream order) out."""
+    """``tmux -C attach`` to one session: commands in, items (in stream order) out.
 
-    def __init__(self, argv: list[str], session_id: str, inbox: queue.Queue[Any]) -> None:
+    It has no thread of its own: the watcher's single loop selects on every connection's
+    stdout and calls :meth:`read`, so a burst across many sessions costs one wake-up.
+    """
+
+    def __init__(self, argv: list[str], session_id: str) -> None:
         self.session_id = session_id
         self.ready = False
         self.closed = False
-        self._inbox = inbox
+        self._parser = ControlParser()
         self._pending: deque[Future[Reply] | _Tag] = deque()
         self._lock = threading.Lock()
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
@@ -267,8 +270,8 @@ class _Conn:
             env=env,
             start_new_session=True,
         )
-        self._thread = threading.Thread(target=self._read, name=f"tmux-C {session_id}", daemon=True)
-        self._thread.start()
+        assert self.proc.stdout is not None
+        self.fd = self.proc.stdout.fileno()
 
     def send(self, commands: list[tuple[str, Future[Reply] | _Tag]]) -> bool:
         """Write commands in one go; replies come back in this order. False if closed."""
@@ -295,33 +298,33 @@ class _Conn:
         except TimeoutError as e:
             raise TmuxError(f"tmux did not answer within {timeout:g}s") from e
 
-    def _read(self) -> None:
-        parser = ControlParser()
-        fd = self.proc.stdout.fileno() if self.proc.stdout else -1
-        while True:
-            try:
-                data = os.read(fd, 1 << 16)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            for item in parser.feed(data):
-                if isinstance(item, Reply) and item.ours:
-                    with self._lock:
-                        handler = self._pending.popleft() if self._pending else None
-                    if isinstance(handler, Future):
-                        handler.set_result(item)
-                    elif handler is not None:
-                        self._inbox.put((self, _Answer(handler, item)))
-                    continue
-                self._inbox.put((self, item))
-        with self._lock:
-            self.closed = True
-            pending, self._pending = list(self._pending), deque()
-        for h in pending:
-            if isinstance(h, Future) and not h.done():
-                h.set_exception(TmuxError("the tmux control connection closed"))
-        self._inbox.put((self, Exit("eof")))
+    def read(self) -> list[Item | _Answer]:
+        """What one ``read()`` brought, parsed; replies to callers' requests are delivered
+        to their futures here. Ends with ``Exit`` when the client is gone."""
+        try:
+            data = os.read(self.fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            with self._lock:
+                self.closed = True
+                pending, self._pending = list(self._pending), deque()
+            for h in pending:
+                if isinstance(h, Future) and not h.done():
+                    h.set_exception(TmuxError("the tmux control connection closed"))
+            return [Exit("eof")]
+        out: list[Item | _Answer] = []
+        for item in self._parser.feed(data):
+            if isinstance(item, Reply) and item.ours:
+                with self._lock:
+                    handler = self._pending.popleft() if self._pending else None
+                if isinstance(handler, Future):
+                    handler.set_result(item)
+                elif handler is not None:
+                    out.append(_Answer(handler, item))
+                continue
+            out.append(item)
+        return out
 
     def close(self) -> None:
         with self._lock:
@@ -391,17 +394,21 @@ class Watcher:
         debounce_s: float = 0.05,
         positions: Mapping[str, str] | None = None,
         line_screen_interval_s: float = 0.5,
+        line_idle_interval_s: float = 2.0,
         screen_interval_s: float = 0.1,
         max_delay_s: float = 0.25,
         poll_s: float = 2.0,
         retry_s: float = 1.0,
         pause_after_s: int = 2,
+        gather_s: float = 0.01,
+        flush_s: float = 0.0,
     ) -> None:
         self.socket_name = socket_name
         self.socket_path = socket_path
         self._screen_mode = screen_mode
         self._debounce = debounce_s
         self._line_interval = line_screen_interval_s
+        self._line_idle_interval = line_idle_interval_s
         self._screen_interval = screen_interval_s
         self._max_delay = max_delay_s
         self._poll = poll_s
@@ -409,10 +416,16 @@ class Watcher:
         self._pause_after = pause_after_s
         self._saved: dict[str, str] = dict(positions or {})
 
-        self._inbox: queue.Queue[Any] = queue.Queue()
+        self._wake_r, self._wake_w = -1, -1  # stop() wakes the loop through this pipe
+        self._next_tick = 0.0
+        self._gather = gather_s
+        self._flush_s = flush_s
+        self._last_flush = 0.0
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._events: list[Event] = []
+        self._outbox: list[Event] = []  # the manager's events not yet handed over
+        self._dirty: set[str] = set()  # panes with output not yet captured as a screen
         self._panes: dict[str, _Pane] = {}
         self._conns: dict[str, _Conn] = {}  # by session id
         self._identity: str | None = None
@@ -442,18 +455,24 @@ class Watcher:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="tmux-watcher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._inbox.put((None, None))
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._thread is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        self._thread.join(timeout=5)
+        self._thread = None
         for conn in list(self._conns.values()):
             conn.close()
         self._conns.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def events(self, timeout: float) -> list[Event]:
         with self._cond:
@@ -542,12 +561,27 @@ class Watcher:
     # -- manager thread -----------------------------------------------------------------------
 
     def _emit(self, *events: Event) -> None:
+        """Queue events; :meth:`_flush` hands them over in one go (one wake-up per batch)."""
+        self._outbox.extend(events)
+
+    def _flush(self, force: bool = False) -> None:
+        """Hand events over, at most once per ``flush_s``: waking the consumer thread costs
+        several times what reading a line does, so a trickle is delivered in small batches."""
+        if not self._outbox:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_flush < self._flush_s:
+            self._wake_at(self._last_flush + self._flush_s)
+            return
+        self._last_flush = now
         with self._cond:
-            self._events.extend(events)
+            self._events.extend(self._outbox)
             self._cond.notify_all()
+        self._outbox = []
 
     def _run(self) -> None:
         next_try = 0.0
+        last_wake = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             if self._identity is None:
@@ -556,30 +590,49 @@ class Watcher:
                         self._connect()
                     except Exception as e:  # never let the thread die: report and retry
                         self._server_down(_one_line(e))
+                    self._flush(force=True)
                     next_try = time.monotonic() + self._retry
                 wait = max(0.0, next_try - time.monotonic())
             else:
-                try:
-                    wait = self._tick(now)
-                except Exception as e:  # e.g. a probe that failed: report, keep going
-                    self.last_error = _one_line(e)
-                    wait = self._retry
+                if now >= self._next_tick:
+                    try:
+                        self._tick(now)
+                    except Exception as e:  # e.g. a probe that failed: report, keep going
+                        self.last_error = _one_line(e)
+                        self._next_tick = now + self._retry
+                    self._flush()
+                wait = max(0.0, self._next_tick - time.monotonic())
+            conns = {c.fd: c for c in list(self._conns.values()) if not c.closed}
             try:
-                conn, item = self._inbox.get(timeout=wait)
-            except queue.Empty:
-                continue
-            batch = [(conn, item)]
-            with contextlib.suppress(queue.Empty):
-                for _ in range(2000):
-                    batch.append(self._inbox.get_nowait())
-            for conn, item in batch:
-                if item is None or self._stop.is_set():
+                ready, _, _ = select.select([self._wake_r, *conns], [], [], wait)
+            except (OSError, ValueError):
+                ready = []
+            got = 0
+            for fd in ready:
+                if fd == self._wake_r:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
                     continue
-                try:
-                    self._handle(conn, item)
-                except Exception as e:  # one bad item must not stop the watcher
-                    self.last_error = _one_line(e)
-                    self._reset()
+                conn = conns[fd]
+                items = conn.read()
+                got += len(items)
+                for item in items:
+                    if self._stop.is_set():
+                        break
+                    try:
+                        self._handle(conn, item)
+                    except Exception as e:  # one bad item must not stop the watcher
+                        self.last_error = _one_line(e)
+                        self._reset()
+            self._flush()
+            if got:
+                # Under load, let small notifications gather: one wake-up every few ms
+                # instead of one per line keeps the CPU down at a few ms of latency. At a
+                # trickle the pause would only add a wake-up, so it is skipped.
+                now = time.monotonic()
+                if now - last_wake < 2 * self._gather and not self._stop.is_set():
+                    time.sleep(self._gather)
+                last_wake = now
 
     def _connect(self) -> None:
         if self._version_error is None:
@@ -600,6 +653,7 @@ class Watcher:
         lines = _oneoff(self.socket_name, self.socket_path, "list-panes", "-a", "-F", PANE_FORMAT)
         with self._lock:
             self._identity = ident
+            self._next_tick = 0.0
             self._down_reason = None
             self._first_list_done = False
             self._saved = {k: v for k, v in self._saved.items() if k.rpartition("/")[0] == ident}
@@ -620,12 +674,6 @@ class Watcher:
         if was_up or self._down_reason != reason:
             self._emit(ServerDown(reason), *(PaneGone(p.info.ref) for p in gone))
         self._down_reason = reason
-        self._drain_inbox()
-
-    def _drain_inbox(self) -> None:
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._inbox.get_nowait()
 
     def _reset(self) -> None:
         """Forget every pane's read state and resynchronise (keeps positions)."""
@@ -634,10 +682,18 @@ class Watcher:
                 p.synced = False
                 p.syncing = 0
                 p.capturing = 0
-        self._list_due = time.monotonic()
+        self._list_soon()
 
-    def _tick(self, now: float) -> float:
-        """Start what is due (discovery, captures); return how long to sleep."""
+    def _wake_at(self, t: float) -> None:
+        self._next_tick = min(self._next_tick, t)
+
+    def _list_soon(self, delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        self._list_due = due if self._list_due is None else min(self._list_due, due)
+        self._wake_at(due)
+
+    def _tick(self, now: float) -> None:
+        """Start what is due (discovery, captures) and note when to look again."""
         wake = now + self._poll
         if now >= self._next_poll:
             self._list_due = now if self._list_due is None else min(self._list_due, now)
@@ -653,17 +709,27 @@ class Watcher:
                         self._list_due = None
                 elif not self._conns:
                     self._list_due = now + self._retry
+                    self._next_tick = now + self._retry
                     self._lost_all()
-                    return 0.0
+                    return
             if self._list_due is not None:
                 wake = min(wake, max(self._list_due, now + 0.05))
-        for key, p in self._panes.items():
-            if p.dirty_since is None or p.capturing or p.syncing or not p.synced:
+        for key in list(self._dirty):
+            p = self._panes.get(key)
+            if p is None or p.dirty_since is None:
+                self._dirty.discard(key)
+                continue
+            if p.capturing or p.syncing or not p.synced:
                 continue
             conn = self._conns.get(p.session_id)
             if conn is None or not conn.ready:
                 continue
-            interval = self._screen_interval if self._reads_screen(p) else self._line_interval
+            if self._reads_screen(p):
+                interval = self._screen_interval
+            elif p.asm.has_partial:  # a prompt or progress bar: the screen says more
+                interval = self._line_interval
+            else:  # every line ended: the lines said it all, the screen can wait
+                interval = self._line_idle_interval
             due = max(
                 min(p.last_output + self._debounce, p.dirty_since + self._max_delay),
                 p.last_capture + interval,
@@ -672,7 +738,7 @@ class Watcher:
                 self._start_capture(key, p, conn, now)
             else:
                 wake = min(wake, due)
-        return max(0.0, wake - time.monotonic())
+        self._next_tick = wake
 
     def _any_ready(self) -> _Conn | None:
         return next((c for c in self._conns.values() if c.ready and not c.closed), None)
@@ -709,8 +775,7 @@ class Watcher:
             if item.name == "session-changed" and item.args:
                 self._on_session_changed(conn, item.args[0])
             if item.name in TOPOLOGY:
-                due = time.monotonic() + 0.02
-                self._list_due = due if self._list_due is None else min(self._list_due, due)
+                self._list_soon(0.02)
         elif isinstance(item, Pause):
             self._on_pause(conn, item.pane)
         elif isinstance(item, Continue):
@@ -738,7 +803,7 @@ class Watcher:
                 return
             conn.session_id = session_id
             self._conns[session_id] = conn
-        self._list_due = time.monotonic()
+        self._list_soon()
 
     def _on_exit(self, conn: _Conn) -> None:
         with self._lock:
@@ -752,7 +817,7 @@ class Watcher:
                 p.capturing = 0
         if self._list_inflight and not self._conns:
             self._list_inflight = False
-        self._list_due = time.monotonic()
+        self._list_soon()
 
     def _on_pause(self, conn: _Conn, pane_id: str) -> None:
         key = f"{self._identity}/{pane_id}"
@@ -766,8 +831,7 @@ class Watcher:
         key = f"{self._identity}/{item.pane}"
         p = self._panes.get(key)
         if p is None:
-            due = time.monotonic() + 0.02  # a pane we have not met: discover it
-            self._list_due = due if self._list_due is None else min(self._list_due, due)
+            self._list_soon(0.02)  # a pane we have not met: discover it
             return
         if p.session_id != conn.session_id or not p.synced or p.syncing:
             return  # a linked window's second copy, or covered by the capture in flight
@@ -776,6 +840,8 @@ class Watcher:
         p.output_gen += 1
         if p.dirty_since is None:
             p.dirty_since = now
+            self._dirty.add(key)
+            self._wake_at(now + self._debounce)
         data = item.data
         lines: list[str] = []
         if b"\x1b[?" in data and _ALT.search(data):
@@ -857,6 +923,8 @@ class Watcher:
                             p.asm.reset()
                         p.in_alt = row.alternate
                         p.dirty_since = p.dirty_since or time.monotonic()
+                        self._dirty.add(key)
+                        self._wake_at(p.dirty_since)
         if events:
             self._emit(*events)
         for key, p in self._panes.items():
@@ -879,7 +947,7 @@ class Watcher:
         flags = f"ignore-size,pause-after={self._pause_after}"
         argv += ["-C", "attach-session", "-f", flags, "-t", session_id]
         try:
-            conn = _Conn(argv, session_id, self._inbox)
+            conn = _Conn(argv, session_id)
         except OSError as e:
             self._emit(ServerDown(f"cannot start a tmux control client: {e}"))
             return
@@ -939,7 +1007,7 @@ class Watcher:
                 return
             if not reply.ok:  # pane gone mid-sync: discovery will tell
                 p.syncing = 0
-                self._list_due = time.monotonic()
+                self._list_soon()
                 return
             if tag.what == "sync_info":
                 f = (reply.lines[0] if reply.lines else "").split()
@@ -952,7 +1020,7 @@ class Watcher:
             return
         if not reply.ok:
             p.capturing = 0
-            self._list_due = time.monotonic()
+            self._list_soon()
             return
         if tag.what == "cap_info":
             alt = (reply.lines[0].strip() if reply.lines else "") == "1"
@@ -1006,6 +1074,8 @@ class Watcher:
         now = time.monotonic()
         p.dirty_since = now
         p.last_output = now - self._debounce
+        self._dirty.add(p.info.ref.key)
+        self._wake_at(now)
 
     def _finish_capture(self, p: _Pane, ansi_rows: list[str]) -> None:
         p.capturing = 0
@@ -1013,6 +1083,8 @@ class Watcher:
             p.dirty_since = None
         else:
             p.dirty_since = time.monotonic()
+            self._dirty.add(p.info.ref.key)
+            self._wake_at(p.dirty_since)
         if p.capture_hist is not None:
             rows = p.capture_hist
             if p.capture_alt:
