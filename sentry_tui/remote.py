@@ -44,7 +44,7 @@ def current_snapshot(paths: Paths, policy: Policy, *, now: float | None = None) 
     """The freshest picture there is: the engine's published snapshot, else the saved state."""
     now = time.time() if now is None else now
     doc = store.read_snapshot(paths)
-    if doc is not None:
+    if doc is not None and not _older_than_state(doc, paths):
         return snapshot_from_doc(doc, policy, now=now)
     state, _positions, messages = store.Store(paths).load(readonly=True)
     return Snapshot(
@@ -55,6 +55,16 @@ def current_snapshot(paths: Paths, policy: Policy, *, now: float | None = None) 
         engine_alive=False,
         warnings=tuple(messages),
     )
+
+
+def _older_than_state(doc: dict[str, Any], paths: Paths) -> bool:
+    """A snapshot left by an engine that died after its last state write is out of date:
+    the state file, always written first, is then the truth."""
+    try:
+        state_mtime = Path(paths.db).stat().st_mtime
+    except OSError:
+        return False
+    return float(doc.get("written_at") or 0.0) < state_mtime
 
 
 class RemoteClient:

@@ -32,6 +32,7 @@ from sentry_tui.model import (
     Approve,
     CheckUpdate,
     Emit,
+    EngineState,
     Event,
     HookEvent,
     HumanEvent,
@@ -134,6 +135,7 @@ class Runner:
         self._saved_state = self.state
         self._last_positions_save = 0.0
         self._last_snapshot_write = 0.0
+        self._published_state: EngineState | None = None
         self._last_inbox = 0.0
         self._stop = threading.Event()
         self._opened = False
@@ -433,9 +435,11 @@ class Runner:
 
     def _write_snapshot(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_snapshot_write < SNAPSHOT_EVERY_S:
-            return
+        state_changed = self.state is not self._published_state
+        if not force and not state_changed and now - self._last_snapshot_write < SNAPSHOT_EVERY_S:
+            return  # only tails and clocks moved: twice a second is plenty for views
         self._last_snapshot_write = now
+        self._published_state = self.state
         try:
             store.write_snapshot(self.paths, snapshot_doc(self._snapshot))
         except OSError as exc:
