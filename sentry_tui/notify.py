@@ -560,6 +560,8 @@ class _Worker:
         self.cond = threading.Condition()
         self.busy = False
         self.stopping = False
+        self.dropped_run = 0  # messages dropped since the queue was last full
+        self.name = channel.name
         self.thread = threading.Thread(target=self._run, name=f"notify-{channel.name}", daemon=True)
         self.thread.start()
 
@@ -723,10 +725,16 @@ class Notifier:
                         del self._seen[old]
             msg = compose(n, now=now, links=self.links, ssh_prefix=self.ssh_prefix)
             for w in self._workers:
-                if not w.put(_Job(now, next(self._seq), msg, urgent=n.urgent)):
-                    with self._lock:
-                        self.dropped += 1
-                    log.warning("notify %s: queue full, dropped %r", w.channel.name, msg.title)
+                if w.put(_Job(now, next(self._seq), msg, urgent=n.urgent)):
+                    if w.dropped_run:
+                        log.warning("notify %s: queue drained; %d dropped", w.name, w.dropped_run)
+                        w.dropped_run = 0
+                    continue
+                with self._lock:
+                    self.dropped += 1
+                if not w.dropped_run:  # one line per burst, not one per message
+                    log.warning("notify %s: queue full, dropping until it drains", w.name)
+                w.dropped_run += 1
         except Exception:
             log.exception("notify: could not queue a notification")
 
