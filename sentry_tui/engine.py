@@ -725,7 +725,16 @@ class _Work:
         if found is None:
             return
         i, stage, st, run = found
-        if not self.listening(stage, st) or not self.pane_in_role(ref.key, project, stage.pane):
+        if not self.listening(stage, st):
+            return
+        if not self.pane_in_role(ref.key, project, stage.pane):
+            # A line claiming this stage from elsewhere (an agent `cat`ing a web page) is
+            # exactly what a forgery looks like: say so rather than drop it silently.
+            if marker.stage == stage.name and marker.project in (None, project.name):
+                self.ignored(ref, marker, f"not printed in the pane of stage {stage.name}")
+            return
+        if marker.stage == stage.name and marker.trust in (Trust.REPLAYED, Trust.BAD_SIGNATURE):
+            self.ignored(ref, marker, self.trust_problem(marker, True, "") or "untrusted")
             return
         if not self.marker_scope(marker, project.name, run.run_id):
             return

@@ -77,12 +77,14 @@ def pending(runner: Runner) -> list[Approval]:
 
 
 @contextmanager
-def live_runner(server: Any, tmp_path: Path) -> Iterator[Runner]:
-    """A started runner on ``server`` with the e2e policy, its loop in a thread."""
+def live_runner(
+    server: Any, tmp_path: Path, policy_file: Path | None = None, **options: Any
+) -> Iterator[Runner]:
+    """A started runner on ``server`` (default: the e2e policy), its loop in a thread."""
     runner = Runner(
-        load_policy([write_policy(tmp_path)]),
+        load_policy([policy_file or write_policy(tmp_path)]),
         Paths(tmp_path / "state"),
-        RunnerOptions(socket_name=server.socket_name),
+        RunnerOptions(socket_name=server.socket_name, **options),
     )
     runner.open()
     stop = threading.Event()
