@@ -1140,6 +1140,9 @@ class _Work:
                 pane=pane,
                 approval_id=aid,
                 dedupe_key=f"approval:{aid}",
+                command=command,
+                commit=commit,
+                since=self.now,
             )
         )
 
@@ -1518,6 +1521,7 @@ class _Work:
                 project=projects[0] if len(projects) == 1 else "",
                 pane=label,
                 dedupe_key=f"{what}:{key}:{status.since}",
+                since=status.since,
                 urgent=what != "waiting",
             )
         )

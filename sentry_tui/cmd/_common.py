@@ -52,7 +52,8 @@ def _notifier(paths: Paths) -> Any:
     except ImportError:
         return None
     channels = notify.channels_from_env_and_config(default_config_dir(), os.environ)
-    return notify.Notifier(channels, **notify.settings_from_config(default_config_dir()))
+    settings = notify.settings_from_config(default_config_dir(), state_dir=paths.state_dir)
+    return notify.Notifier(channels, **settings)
 
 
 def _checks(runner: Any) -> Any:
