@@ -394,10 +394,10 @@ class Watcher:
         debounce_s: float = 0.05,
         positions: Mapping[str, str] | None = None,
         line_screen_interval_s: float = 0.5,
-        line_idle_interval_s: float = 2.0,
+        line_idle_interval_s: float = 5.0,
         screen_interval_s: float = 0.1,
         max_delay_s: float = 0.25,
-        poll_s: float = 2.0,
+        poll_s: float = 3.0,
         retry_s: float = 1.0,
         pause_after_s: int = 2,
         gather_s: float = 0.01,
@@ -581,7 +581,6 @@ class Watcher:
 
     def _run(self) -> None:
         next_try = 0.0
-        last_wake = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             if self._identity is None:
@@ -605,18 +604,21 @@ class Watcher:
             conns = {c.fd: c for c in list(self._conns.values()) if not c.closed}
             try:
                 ready, _, _ = select.select([self._wake_r, *conns], [], [], wait)
+                if self._gather and self._wake_r not in ready and ready:
+                    # Output is arriving: let it gather for a few ms and take what every
+                    # client has in one pass. Waking this thread and the consumer once
+                    # per line costs far more CPU than reading the line does.
+                    time.sleep(self._gather)
+                    ready, _, _ = select.select([self._wake_r, *conns], [], [], 0)
             except (OSError, ValueError):
                 ready = []
-            got = 0
             for fd in ready:
                 if fd == self._wake_r:
                     with contextlib.suppress(OSError):
                         os.read(self._wake_r, 4096)
                     continue
                 conn = conns[fd]
-                items = conn.read()
-                got += len(items)
-                for item in items:
+                for item in conn.read():
                     if self._stop.is_set():
                         break
                     try:
@@ -625,14 +627,6 @@ class Watcher:
                         self.last_error = _one_line(e)
                         self._reset()
             self._flush()
-            if got:
-                # Under load, let small notifications gather: one wake-up every few ms
-                # instead of one per line keeps the CPU down at a few ms of latency. At a
-                # trickle the pause would only add a wake-up, so it is skipped.
-                now = time.monotonic()
-                if now - last_wake < 2 * self._gather and not self._stop.is_set():
-                    time.sleep(self._gather)
-                last_wake = now
 
     def _connect(self) -> None:
         if self._version_error is None:
