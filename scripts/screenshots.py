@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from textual.app import App
@@ -89,6 +90,40 @@ def _load(spec: str) -> Callable[[], object]:
     return getattr(importlib.import_module(module), func)
 
 
+@contextlib.contextmanager
+def live_demo(timeout: float = 90) -> Iterator[object]:
+    """The demo scene on its private tmux server, its engine run to the approval gate."""
+    import tempfile
+    import threading
+
+    from sentry_tui import demo, policy
+    from sentry_tui.config import Paths
+    from sentry_tui.runner import Runner, RunnerOptions
+
+    scene = demo.start_scene()
+    state_dir = Path(tempfile.mkdtemp(prefix="sentry-shots-"))
+    runner = Runner(
+        policy.load_policy([scene.policy]),
+        Paths(state_dir),
+        RunnerOptions(socket_name=scene.socket),
+    )
+    stop = threading.Event()
+    try:
+        runner.open()
+        threading.Thread(target=runner.run, args=(stop,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not any(a.status == "pending" for a in runner.snapshot().state.approvals.values()):
+            if time.monotonic() > deadline:
+                raise SystemExit("screenshots: the demo did not reach its approval gate")
+            time.sleep(0.2)
+        time.sleep(1.0)  # let the prompt pane's waiting state and tails settle
+        yield runner
+    finally:
+        stop.set()
+        runner.close()
+        scene.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
@@ -96,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "--from-client",
         metavar="MODULE:FUNC",
         help="a callable returning an EngineClient (default: the test fixture)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="shoot the live demo (private tmux server)"
     )
     parser.add_argument("--scene", action="append", choices=sorted(SCENES), default=[])
     parser.add_argument("--size", action="append", default=[], metavar="WxH")
@@ -106,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
     from sentry_tui.ui.app import SentryApp
 
+    demo_client: object | None = None
+
     def make_app() -> App:
+        if demo_client is not None:
+            return SentryApp(demo_client)  # type: ignore[arg-type]
         if args.from_client:
             return SentryApp(_load(args.from_client)())  # type: ignore[arg-type]
         from ui_fixtures import FakeClient, frozen_clock
@@ -114,11 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         return SentryApp(FakeClient(), clock=frozen_clock)
 
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.size] or list(SIZES)
-    for name in args.scene or list(SCENES):
-        for w, h in sizes:
-            path = args.out / f"{name}-{w}x{h}.png"
-            asyncio.run(render(make_app(), path, (w, h), SCENES[name], keep_svg=args.svg))
-            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    with live_demo() if args.demo else contextlib.nullcontext() as client:
+        demo_client = client
+        for name in args.scene or list(SCENES):
+            for w, h in sizes:
+                path = args.out / f"{name}-{w}x{h}.png"
+                asyncio.run(render(make_app(), path, (w, h), SCENES[name], keep_svg=args.svg))
+                print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0
 
 

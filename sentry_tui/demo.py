@@ -27,7 +27,7 @@ printf 'demo-agent ▸ reading issue #42: "checkout total is off by one"\n'
 sleep 1
 for step in "planning the change" "editing src/cart.py" "editing tests/test_cart.py" \
             "running a quick self-check"; do
-  printf '  ⎿ %s\n' "$step"; sleep 1.5
+  printf '  └ %s\n' "$step"; sleep 1.5
 done
 printf '### SENTRY {"type":"STATUS","stage":"code","ok":true,"msg":"fix ready for tests"}\n'
 while :; do printf '> '; read -r line || exit 0; printf 'demo-agent ▸ noted: %s\n' "$line"; done
@@ -145,7 +145,7 @@ def _script(directory: Path, name: str) -> str:
 
 def _shell() -> str:
     bash = shutil.which("bash")
-    return f"{bash} --norc --noprofile" if bash else "sh"
+    return f"env PS1='demo$ ' {bash} --norc --noprofile" if bash else "env PS1='demo$ ' sh"
 
 
 def ui_command(scene_socket: str, state_dir: Path, policy: Path) -> list[str]:

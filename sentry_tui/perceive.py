@@ -36,13 +36,13 @@ TRUSTED_HOLD_S = 5.0
 
 # Hook names → the state they report.
 HOOK_STATES: dict[str, PaneState] = {
-    "stop": PaneState.IDLE,
+    "stop": PaneState.DONE,  # the turn finished, as the claude profile reads "✻ Worked for 47s"
     "notification": PaneState.WAITING,
     "permission": PaneState.WAITING,
     "permissionrequest": PaneState.WAITING,
     "pretooluse": PaneState.BUSY,
     "userpromptsubmit": PaneState.BUSY,
-    "notify": PaneState.IDLE,  # Codex: "agent-turn-complete"
+    "notify": PaneState.DONE,  # Codex: "agent-turn-complete"
 }
 
 
@@ -126,10 +126,8 @@ class Perceiver:
         return out
 
     def _lines(self, event: OutputLines, seen_nonces: Container[str]) -> Iterable[Event]:
-        for offset, line in enumerate(event.lines):
-            parsed = markers.parse_line(line)
-            if parsed is None:
-                continue
+        # scan() also joins a marker the terminal or an agent's UI wrapped over several lines
+        for offset, parsed in markers.scan(event.lines):
             if isinstance(parsed, markers.Malformed):
                 yield MalformedMarker(ref=event.ref, line=parsed.line, reason=parsed.reason)
                 continue

@@ -221,7 +221,7 @@ class Runner:
             profile = project.panes[role].profile if project and role in project.panes else ""
             if profile not in ("", "auto"):
                 return profile
-        return detect.guess_profile(info.command)
+        return detect.guess_profile(foreground_command(info))
 
     def post(self, event: Event) -> None:
         """For adapters on other threads (check poller): queue an event for the loop."""
@@ -502,6 +502,23 @@ def snapshot_doc(snap: Snapshot) -> dict[str, Any]:
         "now": snap.now,
         "pid": os.getpid(),
     }
+
+
+RUNTIMES = frozenset({"node", "bun", "deno", "python", "python3"})
+
+
+def foreground_command(info: PaneInfo) -> str:
+    """The full command line of the pane's foreground process, where tmux's short name says
+    too little: Codex and Gemini CLI show up as plain `node`."""
+    if info.command not in RUNTIMES or info.pid <= 0:
+        return info.command
+    try:
+        stat = Path(f"/proc/{info.pid}/stat").read_text()
+        tpgid = int(stat.rsplit(")", 1)[1].split()[5])  # the terminal's foreground group
+        raw = Path(f"/proc/{tpgid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return info.command
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
 
 
 def _drain(q: queue.Queue[Any]) -> list[Any]:
