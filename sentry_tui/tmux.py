@@ -403,6 +403,10 @@ class Watcher:
         gather_s: float = 0.01,
         flush_s: float = 0.0,
     ) -> None:
+        if not socket_name and not socket_path and os.environ.get("TMUX"):
+            # inside tmux, "the default server" is the one we run in; the control clients
+            # are started without $TMUX (attach refuses to nest), so name its socket
+            socket_path = os.environ["TMUX"].split(",")[0] or None
         self.socket_name = socket_name
         self.socket_path = socket_path
         self._screen_mode = screen_mode

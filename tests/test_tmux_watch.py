@@ -290,3 +290,26 @@ def test_positions_round_trip(srv: Server, watch) -> None:  # type: ignore[no-un
     srv.tmux("send-keys", "-t", pane.ref.pane_id, "echo LIVE", "Enter")
     seen2.until(lambda ev: "LIVE" in seen2.texts())
     assert texts.count("NEW-1") == 1 and seen2.texts().count("NEW-1") == 1
+
+
+def test_pane_killed_while_printing_does_not_stop_the_watcher(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch(screen_mode=lambda p: p.window == "flood")
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    flood = "import itertools\nfor i in itertools.count(): print('x' * 70, i)"
+    for _ in range(3):
+        out = srv.tmux("new-window", "-d", "-P", "-F", "#{pane_id}", "-n", "flood", py(flood))
+        pid = out.strip()
+        seen.until(
+            lambda ev, pid=pid: any(
+                isinstance(e, ScreenChanged) and e.ref.pane_id == pid for e in ev
+            )
+        )
+        srv.tmux("kill-pane", "-t", pid)
+        seen.until(
+            lambda ev, pid=pid: any(isinstance(e, PaneGone) and e.ref.pane_id == pid for e in ev)
+        )
+    srv.tmux("new-window", "-d", "-n", "after", "sh -c 'echo still-alive; sleep 300'")
+    after = seen.pane(lambda p: p.window == "after")
+    seen.until(lambda ev: "still-alive" in seen.texts(after.ref.pane_id))
+    assert w.last_error == ""
