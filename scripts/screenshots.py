@@ -116,7 +116,7 @@ def live_demo(timeout: float = 90) -> Iterator[object]:
             if time.monotonic() > deadline:
                 raise SystemExit("screenshots: the demo did not reach its approval gate")
             time.sleep(0.2)
-        time.sleep(1.0)  # let the prompt pane's waiting state and tails settle
+        time.sleep(2.5)  # let the prompt pane's waiting state and tails settle
         yield runner
     finally:
         stop.set()
