@@ -448,7 +448,7 @@ class Runner:
     def _note(self, message: str) -> None:
         log.warning(message)
         self._alerts.append(one_line(message, 200))
-        self._emit_line({"kind": "note", "message": message})
+        self._emit_line({"ts": round(self.clock(), 3), "kind": "note", "message": message})
 
     # -- history and the event stream ----------------------------------------------------
 

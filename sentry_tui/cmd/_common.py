@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,16 @@ from sentry_tui.model import Policy
 def paths_from(args: argparse.Namespace) -> Paths:
     state = getattr(args, "state_dir", None) or os.environ.get("SENTRY_TUI_STATE_DIR")
     return Paths(Path(state).expanduser() if state else default_state_dir())
+
+
+def log_to_file(paths: Paths) -> None:
+    """The terminal belongs to the UI or to the event stream: warnings go to a file."""
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logging.basicConfig(
+        filename=paths.log,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def policy_from(args: argparse.Namespace) -> Policy:

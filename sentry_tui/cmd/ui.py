@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import threading
 
 from sentry_tui.cli import common_options
-from sentry_tui.cmd._common import build_runner, paths_from, policy_from
-from sentry_tui.config import Paths
+from sentry_tui.cmd._common import build_runner, log_to_file, paths_from, policy_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,16 +15,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="show sends instead of typing them")
     p.add_argument("--view", action="store_true", help="never host the engine; only view it")
     p.set_defaults(func=run)
-
-
-def log_to_file(paths: Paths) -> None:
-    """A full-screen UI owns the terminal: warnings go to the state dir's log instead."""
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    logging.basicConfig(
-        filename=paths.log,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def own_pane(args: argparse.Namespace) -> frozenset[str]:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from sentry_tui.cli import common_options
-from sentry_tui.cmd._common import build_runner
+from sentry_tui.cmd._common import build_runner, log_to_file, paths_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    log_to_file(paths_from(args))  # stdout is the event stream; problems are events too
     printer = print_json if args.json else print_human
     runner = build_runner(args, on_event=printer)
     stop = threading.Event()
