@@ -120,10 +120,16 @@ class Perceiver:
         """Let idle debounces fire on panes whose screen stopped changing."""
         out: list[Event] = []
         for key, mind in self._minds.items():
-            change = mind.detector.tick(now)
-            if change is not None and now >= mind.held_until:
-                out.extend(self._set(key, mind, change[0], change[1], Trust.SCREEN))
+            mind.detector.tick(now)
+            out.extend(self._screen_speaks(key, mind, now))
         return out
+
+    def _screen_speaks(self, key: str, mind: _PaneMind, now: float) -> list[Event]:
+        """Once no hook or marker holds the pane, the detector's current reading is its state
+        (also when the detector changed its mind during the hold and has nothing new to say)."""
+        if now < mind.held_until or mind.detector.state is PaneState.UNKNOWN:
+            return []
+        return self._set(key, mind, mind.detector.state, mind.detector.reason, Trust.SCREEN)
 
     def _lines(self, event: OutputLines, seen_nonces: Container[str]) -> Iterable[Event]:
         # scan() also joins a marker the terminal or an agent's UI wrapped over several lines
@@ -138,10 +144,8 @@ class Perceiver:
         mind = self._minds.get(event.ref.key)
         if mind is None:
             return []
-        change = mind.detector.observe(event.text, now)
-        if change is None or now < mind.held_until:
-            return []
-        return self._set(event.ref.key, mind, change[0], change[1], Trust.SCREEN)
+        mind.detector.observe(event.text, now)
+        return self._screen_speaks(event.ref.key, mind, now)
 
     def _hook(self, event: HookEvent, now: float) -> list[Event]:
         if event.ref is None:
