@@ -91,6 +91,7 @@ from sentry_tui.model import (
     Tick,
     Trust,
 )
+from sentry_tui.policy import format_duration
 
 ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read off a phone
 MAX_NOTES = 50
@@ -290,14 +291,6 @@ def _exit_matches(cond: Condition, code: int) -> bool:
     if cond.exit == "nonzero":
         return code != 0
     return code == cond.exit
-
-
-def _fmt_s(seconds: float) -> str:
-    total = int(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s and not h else "")
-    return out or "0s"
 
 
 def _is_marker_line(line: str) -> bool:
@@ -1065,7 +1058,7 @@ class _Work:
             if a.run_id == run.run_id and a.status == "pending":
                 self.approvals[aid] = replace(a, status="cancelled", decided_at=self.now)
         if status is RunStatus.SUCCEEDED:
-            took = _fmt_s(self.now - run.started_at)
+            took = format_duration(self.now - run.started_at)
             names = " → ".join(s.name for s in run.stages)
             self.actions.append(
                 Notify(
@@ -1474,7 +1467,7 @@ class _Work:
                 and st.started_at is not None
                 and self.now > st.started_at + stage.timeout_s
             ):
-                self.fail_attempt(project, i, f"timed out after {_fmt_s(stage.timeout_s)}")
+                self.fail_attempt(project, i, f"timed out after {format_duration(stage.timeout_s)}")
             elif (
                 st.status is StageStatus.AWAITING_EXTERNAL
                 and stage.await_ is not None
@@ -1482,7 +1475,7 @@ class _Work:
                 and st.awaiting_since is not None
                 and self.now > st.awaiting_since + stage.await_.timeout_s
             ):
-                limit = _fmt_s(stage.await_.timeout_s)
+                limit = format_duration(stage.await_.timeout_s)
                 self.fail_attempt(project, i, f"no GitHub Actions result after {limit}")
         for a in list(self.approvals.values()):
             if a.status == "pending" and a.expires_at is not None and self.now >= a.expires_at:
@@ -1503,7 +1496,7 @@ class _Work:
         status = self.panes[key]
         self.panes[key] = replace(status, alerted=True)
         label = status.info.label
-        waited = _fmt_s(self.now - status.since)
+        waited = format_duration(self.now - status.since)
         lines = [f"Pane {label} ({status.info.command or 'unknown command'})"]
         if status.reason:
             lines.append(f"Why: {one_line(status.reason, 120)}")

@@ -37,6 +37,7 @@ import requests
 import yaml
 
 from sentry_tui.ansi import escape_markdown, one_line, strip_control
+from sentry_tui.durations import human
 from sentry_tui.errors import UserError
 from sentry_tui.model import Notify
 from sentry_tui.secrets import (
@@ -163,17 +164,6 @@ class Message:
     fields: Mapping[str, Any] = field(default_factory=dict)  # the webhook's JSON body
 
 
-def format_wait(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d {(s % 86400) // 3600:02d}h"
-
-
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:%/@+=-]+$")
 
 
@@ -218,7 +208,7 @@ def compose(
     where = "/".join(x for x in (n.project, n.stage) if x) or n.pane
     headline = one_line(n.title or what, 120)
     title = one_line(f"{what}: {where}" if where else what, 120)
-    waited = format_wait(now - n.since) if n.since is not None else ""
+    waited = human(now - n.since) if n.since is not None else ""
     cmds = answers(n, ssh_prefix)
     link_urls: dict[str, str] = {}
     if links is not None and n.approval_id and n.event == "approval":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentry_tui.ansi import one_line
+from sentry_tui.durations import human
 from sentry_tui.model import PaneState, Snapshot, StageStatus
 
 WIDTH = 60
@@ -22,18 +23,6 @@ STATE_MARKS: dict[PaneState, str] = {
     PaneState.GONE: "⊘ gone",
     PaneState.UNKNOWN: "  ----",
 }
-
-
-def ago(seconds: float) -> str:
-    """Short, phone-friendly durations: 45s, 12m, 3h05m, 2d."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d"
 
 
 def _fit(text: str, width: int = WIDTH) -> str:
@@ -61,7 +50,9 @@ def render(snap: Snapshot) -> str:
         lines.append("APPROVALS")
         for a in pending:
             lines.append(
-                _fit(f" {a.approval_id}  {a.project}/{a.stage}  waiting {ago(now - a.created_at)}")
+                _fit(
+                    f" {a.approval_id}  {a.project}/{a.stage}  waiting {human(now - a.created_at)}"
+                )
             )
             if a.command:
                 lines.append(_fit(f"   runs: {a.command}"))
@@ -81,7 +72,7 @@ def render(snap: Snapshot) -> str:
         lines.append("NEEDS YOU")
         for p in waiting + failed_panes:
             lines.append(
-                _fit(f" {STATE_MARKS[p.state]} {p.info.label} {ago(now - p.since)} {p.last_line}")
+                _fit(f" {STATE_MARKS[p.state]} {p.info.label} {human(now - p.since)} {p.last_line}")
             )
     if state.runs:
         lines.append("")

@@ -8,7 +8,7 @@ import sys
 
 CORE = [
     "model", "policy", "markers", "detect", "engine", "perceive", "summary",
-    "signing", "ansi", "config", "errors",
+    "signing", "ansi", "config", "errors", "durations",
 ]  # fmt: skip
 FORBIDDEN = ["libtmux", "textual", "tinydb", "requests", "rich", "urllib3"]
 

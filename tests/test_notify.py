@@ -61,7 +61,7 @@ APPROVAL_MD = (
     "**deploy waits for approval**\n\n"
     "Project: storyapp  \nStage: deploy  \nPane: storyapp:shell\\.0  \n"
     "Event: approval needed  \nWould run: npm run deploy  \nCommit: abc1234  \n"
-    "Waiting for: 4m 12s\n\n"
+    "Waiting for: 4m12s\n\n"
     "> tests: 42 passed\n\n"
     "Answer over SSH: `sentry-tui approve k3x9` or `sentry-tui reject k3x9 --reason 'why'`"
 )

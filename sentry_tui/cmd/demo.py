@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from sentry_tui.errors import UserError
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _headless(scene, state_dir: Path, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from sentry_tui import policy
-    from sentry_tui.cmd.watch import print_human, print_json, stop_on_signals
+    from sentry_tui.cmd.watch import print_human, print_json, serve_headless
     from sentry_tui.config import Paths
     from sentry_tui.runner import Runner, RunnerOptions
 
@@ -63,13 +62,5 @@ def _headless(scene, state_dir: Path, args: argparse.Namespace) -> int:  # type:
         socket_name=scene.socket, on_event=print_json if args.json else print_human
     )
     runner = Runner(policy.load_policy([scene.policy]), Paths(state_dir), opts)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    if args.seconds:
-        threading.Timer(args.seconds, stop.set).start()
-    runner.open()
-    try:
-        runner.run(stop)
-    finally:
-        runner.close()
+    serve_headless(runner, args.seconds)
     return 0

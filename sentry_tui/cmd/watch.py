@@ -29,15 +29,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     log_to_file(paths_from(args))  # stdout is the event stream; problems are events too
     printer = print_json if args.json else print_human
-    runner = build_runner(args, on_event=printer)
+    serve_headless(build_runner(args, on_event=printer))
+    return 0
+
+
+def serve_headless(runner: Any, seconds: float = 0.0) -> None:
+    """Run the engine until a signal (or ``seconds``), then save and release the lock."""
     stop = threading.Event()
     stop_on_signals(stop)
+    timer = threading.Timer(seconds, stop.set) if seconds else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     runner.open()
     try:
         runner.run(stop)
     finally:
+        if timer is not None:
+            timer.cancel()
         runner.close()
-    return 0
 
 
 def stop_on_signals(stop: threading.Event) -> None:

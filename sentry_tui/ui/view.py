@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from sentry_tui.ansi import strip_control
+from sentry_tui.durations import human
 from sentry_tui.model import (
     Approval,
     JournalEntry,
@@ -70,17 +71,7 @@ def stage_mark(status: StageStatus) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """Short, fixed-ish width: 7s, 3m12s, 1h05m, 2d03h. Negative (clock skew) reads as 0s."""
-    if seconds is None:
-        return ""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    return human(seconds)
 
 
 # --------------------------------------------------------------------------------------------
