@@ -176,3 +176,28 @@ def test_headless_demo_moves_its_pipeline_and_stops_its_server() -> None:
     # the demo names its socket after its pid; a server left behind would still answer
     gone = subprocess.run(["tmux", "-L", f"sentry-demo-{proc.pid}", "ls"], capture_output=True)
     assert gone.returncode != 0
+
+
+def test_approve_with_no_engine_refuses_decided_and_expired_ids(tmp_path: Path) -> None:
+    from sentry_tui.model import Approval, EngineState, Gate
+    from sentry_tui.store import Store
+
+    def approval(aid: str, **kw: Any) -> Approval:
+        return Approval(aid, "shop", "deploy", "r1", Gate.BEFORE, created_at=1.0, **kw)
+
+    state = EngineState(
+        approvals={
+            "old1": approval("old1", expires_at=2.0),
+            "done": approval("done", status="approved", decided_at=3.0),
+            "live": approval("live"),
+        }
+    )
+    Store(Paths(tmp_path / "state")).save(state, {})
+    args = ["--state-dir", str(tmp_path / "state")]
+    expired = cli("approve", "old1", *args)
+    assert expired.returncode == 2 and "expired" in expired.stderr
+    assert "sentry-tui retry shop deploy" in expired.stderr
+    decided = cli("approve", "done", *args)
+    assert decided.returncode == 2 and "already approved" in decided.stderr
+    queued = cli("approve", "live", *args)
+    assert queued.returncode == 0 and "queued" in queued.stdout  # applied when an engine starts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from sentry_tui.cli import common_options
 from sentry_tui.cmd._common import paths_from
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, help_text, build in (
         ("approve", "approve a pending approval by its id", _approval),
         ("reject", "reject a pending approval (optionally with --reason)", _approval),
-        ("retry", "retry a stage of a project (or an uncertain send by its id)", _stage),
+        ("retry", "run a stage again (also what an uncertain send was for)", _stage),
         ("skip", "skip a stage of a project", _stage),
         ("cancel", "cancel a project's current run", _project),
         ("start", "start a new run of a project", _project),
@@ -137,4 +138,9 @@ def precheck_offline(paths, event: HumanEvent) -> str:  # type: ignore[no-untype
         return f"unknown approval id {event.approval_id!r} (see `sentry-tui status`)"
     if approval.status != "pending":
         return f"approval {event.approval_id} is already {approval.status}"
+    if approval.expires_at is not None and approval.expires_at < time.time():
+        return (
+            f"approval {event.approval_id} has expired; start the stage again with "
+            f"`sentry-tui retry {approval.project} {approval.stage}`"
+        )
     return ""
