@@ -148,8 +148,8 @@ class Runner:
         self.lock.acquire()
         self.state, self._positions, self.messages = self.store.load()
         self.state = store.journal_uncertain(self.state)
-        for msg in self.messages:
-            log.warning(msg)
+        for msg in self.messages:  # e.g. a corrupt state file moved aside: the human must know
+            self._note(msg)
         self._save(force=True)
         # Requests claimed by a previous engine that died before saving their effect.
         requests, problems = inbox.read_requests(
