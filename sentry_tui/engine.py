@@ -150,6 +150,8 @@ def step(
             actions.append(Report(event.request_id, False, note))
         return replace(state, notes=_bounded(state.notes, (note,), MAX_NOTES)), actions
     new = work.state()
+    if new == state:
+        new = state  # unchanged: the same object, so the runner skips its save and publish
     # Answers to humans go last: "approved, will run X" follows the Send it announces.
     actions = [a for a in work.actions if not isinstance(a, Report)]
     actions += [a for a in work.actions if isinstance(a, Report)]

@@ -319,7 +319,7 @@ class Runner:
         if isinstance(action, Send):
             return self._do_send(action, now)
         if isinstance(action, Persist):
-            self._save(force=True)
+            self._save()  # a no-op when step_once already saved this state
         elif isinstance(action, Notify):
             if self.notifier is not None:
                 self.notifier.submit(action)
@@ -339,7 +339,7 @@ class Runner:
     def _do_send(self, action: Send, now: float) -> list[Action]:
         # The engine journalled this send as intended in the same step; it must be on disk
         # before a single key is typed, so that a crash now cannot lead to a second send.
-        self._save(force=True)
+        self._save()
         crash_point("after_journal_before_send")
         self._record_action(action, now)
         if self.options.dry_run:
@@ -355,7 +355,7 @@ class Runner:
         result = SendResult(action_id=action.action_id, ok=ok, error=error)
         self._record(result, now)
         follow = self._step(result, now)
-        self._save(force=True)
+        self._save()
         return follow
 
     def _do_start_check(self, check: StartCheck) -> None:
