@@ -349,6 +349,9 @@ class _Conn:
 _ALT = re.compile(rb"\x1b\[\?(?:1049|1047|47)([hl])")
 
 
+EARLY_CAP = 4 * 1024 * 1024  # bytes of a newborn pane's stream kept until its first sync
+
+
 @dataclass
 class _Pane:
     info: PaneInfo
@@ -376,6 +379,10 @@ class _Pane:
     last_capture: float = 0.0
     screen_text: str | None = None
     screen_ansi: str | None = None
+    # A pane born while we watch streams from its first byte: keep that stream until its
+    # first sync, since the capture alone loses whatever history-limit already dropped.
+    early: bytearray | None = None
+    early_used: bool = False
 
 
 class Watcher:
@@ -435,6 +442,7 @@ class Watcher:
         self._identity: str | None = None
         self._down_reason: str | None = None
         self._first_list_done = False
+        self._early: dict[str, bytearray] = {}  # output of panes not yet discovered
         self._list_due: float | None = None
         self._list_inflight = False
         self._next_poll = 0.0
@@ -654,6 +662,7 @@ class Watcher:
             self._next_tick = 0.0
             self._down_reason = None
             self._first_list_done = False
+            self._early.clear()
             self._saved = {k: v for k, v in self._saved.items() if k.rpartition("/")[0] == ident}
         self._emit(ServerUp(ident))
         self._last_read = time.time()
@@ -829,10 +838,21 @@ class Watcher:
         key = f"{self._identity}/{item.pane}"
         p = self._panes.get(key)
         if p is None:
+            if conn.ready and self._first_list_done:  # newborn: its stream starts here
+                buf = self._early.setdefault(key, bytearray())
+                if len(buf) + len(item.data) <= EARLY_CAP:
+                    buf += item.data
             self._list_soon(0.02)  # a pane we have not met: discover it
             return
-        if p.session_id != conn.session_id or not p.synced or p.syncing:
-            return  # a linked window's second copy, or covered by the capture in flight
+        if p.session_id != conn.session_id:
+            return  # a linked window's second copy
+        if not p.synced or p.syncing:
+            if p.early is not None:  # kept for the first sync; else the capture covers it
+                if len(p.early) + len(item.data) <= EARLY_CAP:
+                    p.early += item.data
+                else:
+                    p.early = None  # too much to keep: the capture will have to do
+            return
         now = time.monotonic()
         p.last_output = now
         p.output_gen += 1
@@ -892,6 +912,8 @@ class Watcher:
             for key in [k for k in self._panes if k not in by_pane]:
                 p = self._panes.pop(key)
                 events.append(PaneGone(p.info.ref))
+            for key in [k for k in self._early if k not in by_pane]:
+                del self._early[key]  # gone before we met it (or too new: the capture covers)
             for key, row in by_pane.items():
                 p = self._panes.get(key)
                 if p is None:
@@ -902,6 +924,7 @@ class Watcher:
                         fresh=self._first_list_done,
                         position=Position.load(self._saved.get(key)),
                         in_alt=row.alternate,
+                        early=self._early.pop(key, bytearray()) if self._first_list_done else None,
                     )
                     self._panes[key] = p
                     events.append(PaneAdded(row.info))
@@ -1051,17 +1074,21 @@ class Watcher:
             found = after_position(complete, p.position.tail)
             new = found if found is not None else ([] if screen else list(complete))
         elif p.fresh:  # born while we watched: all of it is news
-            new = list(complete)
+            streamed = self._early_lines(p, alt, screen)
+            new = list(complete) if streamed is None else streamed
         else:  # first sight at start-up: history is the past
             new = []
             p.seq = len(complete)
         p.position = None
+        p.early = None
         base = _trim([*complete, partial])[-2 * max(1, height) :]
         if alt:
             p.base_alt = base
         else:
             p.base_normal = base
-        p.asm.reset("" if alt else partial)
+        if not p.early_used:  # else the assembler already holds the stream's partial line
+            p.asm.reset("" if alt else partial)
+        p.early_used = False
         if new:
             self._emit_lines(p, new)
         with self._lock:
@@ -1074,6 +1101,18 @@ class Watcher:
         p.last_output = now - self._debounce
         self._dirty.add(p.info.ref.key)
         self._wake_at(now)
+
+    def _early_lines(self, p: _Pane, alt: bool, screen: bool) -> list[str] | None:
+        """The complete lines a newborn pane streamed before its first sync, or None when the
+        stream cannot be trusted to be whole (too big, a full-screen program, screen mode)."""
+        data = p.early
+        if data is None or alt or screen or _ALT.search(bytes(data)):
+            return None
+        asm = LineAssembler()
+        lines = asm.feed(bytes(data))
+        p.asm = asm  # the partial line (a prompt) continues from the stream, not the capture
+        p.early_used = True
+        return lines
 
     def _finish_capture(self, p: _Pane, ansi_rows: list[str]) -> None:
         p.capturing = 0

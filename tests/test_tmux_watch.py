@@ -313,3 +313,76 @@ def test_pane_killed_while_printing_does_not_stop_the_watcher(srv: Server, watch
     after = seen.pane(lambda p: p.window == "after")
     seen.until(lambda ev: "still-alive" in seen.texts(after.ref.pane_id))
     assert w.last_error == ""
+
+
+# --------------------------------------------------------------------------------------------
+# Terminal edge cases (issue 2): ANSI, wide characters, wrapped lines, clear, history limit
+
+
+def test_ansi_is_stripped_for_matching_and_kept_for_display(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    _w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    script = r"printf '\033[1;31mFAIL\033[0m 3 tests\n'; sleep 300"
+    srv.tmux("new-window", "-d", "-n", "colour", f"sh -c {_sh(script)}")
+    pane = seen.pane(lambda p: p.window == "colour")
+    seen.until(lambda ev: "FAIL 3 tests" in seen.texts(pane.ref.pane_id))
+    screens = seen.until(
+        lambda ev: [e for e in ev if isinstance(e, ScreenChanged) and e.ref == pane.ref]
+    )
+    assert "\x1b[" in screens[-1].ansi and "\x1b" not in screens[-1].text  # type: ignore[index]
+
+
+def test_wide_characters_and_long_lines_arrive_whole(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", "-x", "60", "-y", "20", SH)
+    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    wide = "构建完成 ✓ 测试通过 テスト 🚀"
+    long = "### SENTRY " + '{"type":"STATUS","stage":"build","ok":true,"msg":"' + "x" * 120 + '"}'
+    code = (
+        f"import time; print({wide!r}); print({long!r}); "
+        "print('> ', end='', flush=True); time.sleep(300)"
+    )
+    srv.tmux("new-window", "-d", "-n", "lines", py(code))
+    srv.tmux("new-window", "-d", "-n", "agent", py(code))
+    lines = seen.pane(lambda p: p.window == "lines")
+    agent = seen.pane(lambda p: p.window == "agent")
+    seen.until(lambda ev: long in seen.texts(lines.ref.pane_id))
+    seen.until(lambda ev: long in seen.texts(agent.ref.pane_id))  # the terminal wrapped it
+    for pane in (lines, agent):
+        assert wide in seen.texts(pane.ref.pane_id)
+        assert seen.texts(pane.ref.pane_id).count(long) == 1
+
+
+def test_clear_screen_then_the_same_marker_again_is_two_events(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    agent = r"""
+import sys, time
+w = sys.stdout.write
+w("### SENTRY {\"type\": \"STATUS\", \"ok\": true}\r\n> "); sys.stdout.flush(); time.sleep(1.0)
+w("\x1b[2J\x1b[H"); sys.stdout.flush(); time.sleep(0.5)
+w("### SENTRY {\"type\": \"STATUS\", \"ok\": true}\r\n>> "); sys.stdout.flush(); time.sleep(300)
+"""
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.tmux("new-window", "-d", "-n", "agent", py(agent))
+    pane = seen.pane(lambda p: p.window == "agent")
+    seen.until(
+        lambda ev: any(
+            isinstance(e, ScreenChanged) and e.ref == pane.ref and e.text.endswith(">>") for e in ev
+        )
+    )
+    markers = [t for t in seen.texts(pane.ref.pane_id) if t.startswith("### SENTRY")]
+    assert len(markers) == 2
+
+
+def test_history_limit_truncation_loses_no_streamed_line(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    srv.tmux("set-option", "-g", "history-limit", "50")
+    _w, seen = watch()
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    script = "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo n$i; done; sleep 300"
+    srv.tmux("new-window", "-d", "-n", "flood", f"sh -c {_sh(script)}")
+    pane = seen.pane(lambda p: p.window == "flood")
+    seen.until(lambda ev: "n600" in seen.texts(pane.ref.pane_id), timeout=30)
+    assert seen.texts(pane.ref.pane_id) == [f"n{i}" for i in range(1, 601)]
