@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sentry_tui.tmux import stop_private_server
+
 PANES = 50
 BUSY = 5
 
@@ -163,7 +165,7 @@ def main() -> int:
             ),
         }  # fmt: skip
     finally:
-        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+        stop_private_server(socket)
     print(f"UI in a real tmux pane, {PANES} watched panes ({BUSY} printing 10 lines/s), "
           f"{args.keys} keys")  # fmt: skip
     header = (

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sentry_tui.model import OutputLines, PaneInfo, ScreenChanged
-from sentry_tui.tmux import Watcher
+from sentry_tui.tmux import Watcher, stop_private_server
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -110,7 +110,7 @@ class Tmux:
         return out.stdout
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, timeout=10)
+        stop_private_server(self.name)
 
     def server_pid(self) -> int:
         return int(self.run("display-message", "-p", "#{pid}").strip())

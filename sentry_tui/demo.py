@@ -86,7 +86,9 @@ class Scene:
 
     def stop(self) -> None:
         """Stop the demo's own server (by its socket name) and remove its files."""
-        self.tmux("kill-server", check=False)
+        from sentry_tui.tmux import stop_private_server
+
+        stop_private_server(self.socket)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libtmux
 
@@ -145,6 +146,22 @@ def _oneoff(socket_name: str | None, socket_path: str | None, *args: str) -> lis
             msg = f"no tmux server on {_where(socket_name, socket_path)}"
         raise TmuxError(msg)
     return list(res.stdout)
+
+
+def socket_file(socket_name: str) -> Path:
+    """Where tmux puts the socket of ``tmux -L NAME``."""
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    return Path(base) / f"tmux-{os.geteuid()}" / socket_name
+
+
+def stop_private_server(socket_name: str) -> None:
+    """Stop a server *we* started on a socket name of our own, and remove its socket file
+    (tmux leaves it behind). Never call this on a name you did not create."""
+    subprocess.run(
+        ["tmux", "-L", socket_name, "kill-server"], capture_output=True, timeout=10, check=False
+    )
+    with contextlib.suppress(OSError):
+        socket_file(socket_name).unlink()
 
 
 def server_identity(socket_name: str | None = None, socket_path: str | None = None) -> str:

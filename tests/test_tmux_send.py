@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sentry_tui.model import PaneInfo, PaneRef
-from sentry_tui.tmux import SendError, Watcher, check_sendable, quote_for_tmux
+from sentry_tui.tmux import (
+    SendError,
+    Watcher,
+    check_sendable,
+    quote_for_tmux,
+    stop_private_server,
+)
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.tmux
@@ -61,7 +67,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield Rig(w, pane.ref, received)
     finally:
         w.stop()
-        subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=10)
+        stop_private_server(name)
 
 
 PRINTABLE = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=80)

@@ -20,7 +20,7 @@ from sentry_tui.model import (
     ServerDown,
     ServerUp,
 )
-from sentry_tui.tmux import TmuxError, Watcher, discover, server_identity
+from sentry_tui.tmux import TmuxError, Watcher, discover, server_identity, stop_private_server
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.tmux
@@ -43,7 +43,7 @@ class Server:
         return out.stdout
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, timeout=10)
+        stop_private_server(self.name)
 
 
 @pytest.fixture
