@@ -205,6 +205,8 @@ def render_line(text: str) -> str:
     column 0), backspace, erase-in-line and horizontal cursor moves. Anything fancier is a
     full-screen program, read from the screen instead.
     """
+    if text.endswith("\r"):  # a tty ends every line with \r\n: not an overwrite
+        text = text[:-1]
     if "\r" not in text and "\b" not in text and "\x1b" not in text:
         return _C0.sub("", text).rstrip()
     cells: list[str] = []

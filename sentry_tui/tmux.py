@@ -148,6 +148,10 @@ def _oneoff(socket_name: str | None, socket_path: str | None, *args: str) -> lis
     return list(res.stdout)
 
 
+def _hashes(lines: deque[str]) -> tuple[str, ...]:
+    return tuple(line_hash(x) for x in lines)
+
+
 def socket_file(socket_name: str) -> Path:
     """Where tmux puts the socket of ``tmux -L NAME``."""
     base = os.environ.get("TMUX_TMPDIR") or "/tmp"
@@ -378,7 +382,7 @@ class _Pane:
     position: Position | None = None  # saved by a previous run, used once at first sync
     asm: LineAssembler = field(default_factory=LineAssembler)
     seq: int = 0
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=FINGERPRINT_LINES))
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=FINGERPRINT_LINES))  # raw lines
     synced: bool = False  # streaming: output is read from the control client
     started: bool = False  # had its first sync (later syncs continue after ``tail``)
     syncing: int = 0  # token of the sync in flight
@@ -519,7 +523,7 @@ class Watcher:
             out = dict(self._saved)
             for key, p in self._panes.items():
                 if p.synced:
-                    out[key] = Position(p.seq, tuple(p.tail)).dump()
+                    out[key] = Position(p.seq, _hashes(p.tail)).dump()
                 elif p.position is not None:
                     out[key] = p.position.dump()
             return out
@@ -901,8 +905,7 @@ class Watcher:
         ev = OutputLines(p.info.ref, tuple(lines), p.seq)
         with self._lock:
             p.seq += len(lines)
-            for line in lines[-FINGERPRINT_LINES:]:
-                p.tail.append(line_hash(line))
+            p.tail.extend(lines[-FINGERPRINT_LINES:])  # hashed only when a position is taken
         self._emit(ev)
 
     # -- discovery ----------------------------------------------------------------------------
@@ -1084,7 +1087,7 @@ class Watcher:
         screen = self._reads_screen(p)
         new: list[str]
         if p.started:  # after a pause or a lost connection: continue after what we read
-            found = after_position(complete, tuple(p.tail))
+            found = after_position(complete, _hashes(p.tail))
             new = [] if screen else (found if found is not None else list(complete))
         elif p.position is not None:  # a previous run read this pane up to here
             p.seq = p.position.seq
@@ -1109,9 +1112,7 @@ class Watcher:
         if new:
             self._emit_lines(p, new)
         with self._lock:
-            p.tail = deque(
-                (line_hash(x) for x in complete[-FINGERPRINT_LINES:]), maxlen=FINGERPRINT_LINES
-            )
+            p.tail = deque(complete[-FINGERPRINT_LINES:], maxlen=FINGERPRINT_LINES)
             p.synced = p.started = True
         now = time.monotonic()
         p.dirty_since = now
