@@ -201,3 +201,25 @@ def test_approve_with_no_engine_refuses_decided_and_expired_ids(tmp_path: Path) 
     assert decided.returncode == 2 and "already approved" in decided.stderr
     queued = cli("approve", "live", *args)
     assert queued.returncode == 0 and "queued" in queued.stdout  # applied when an engine starts
+
+
+@pytest.mark.tmux
+def test_demo_in_a_terminal_shows_the_ui_and_sigterm_stops_its_server(server) -> None:  # type: ignore[no-untyped-def]
+    session = server.new_session(
+        "outer", window_command=f"{sys.executable} -m sentry_tui demo", x=120, y=40
+    )
+    pane = session.active_window.active_pane
+    wait_for(lambda: "approve" in "\n".join(pane.capture_pane()), timeout=30)  # the key bar
+    pid = int(pane.pane_pid or 0)
+    demo_socket = f"sentry-demo-{pid}"
+    assert subprocess.run(["tmux", "-L", demo_socket, "ls"], capture_output=True).returncode == 0
+    os.kill(pid, signal.SIGTERM)
+    wait_for(
+        lambda: (
+            subprocess.run(["tmux", "-L", demo_socket, "ls"], capture_output=True).returncode != 0
+        ),
+        timeout=20,
+    )
+    from sentry_tui.tmux import socket_file
+
+    wait_for(lambda: not socket_file(demo_socket).exists(), timeout=10)

@@ -42,3 +42,15 @@ def test_pipeline_retries_stops_at_gate_and_sends_each_command_once(
         assert len(sent) == 3, sent
         assert sent[2].endswith(f"echo deployed-{tmp_path / 'count'}")
         assert not (tmp_path / "agent.log").exists(), "something was typed into the agent pane"
+
+
+@pytest.mark.tmux
+def test_dry_run_shows_the_send_and_types_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = start_shell(server, tmp_path)
+    events: list[dict] = []  # type: ignore[type-arg]
+    with live_runner(server, tmp_path, dry_run=True, on_event=events.append) as runner:
+        wait_for(lambda: runner.snapshot().last_read is not None, timeout=20)
+        start_agent(session, tmp_path)
+        shown = wait_for(lambda: [e for e in events if e["kind"] == "dry_run_send"], timeout=40)
+        assert "--stage test" in shown[0]["text"] and "flaky_test.sh" in shown[0]["text"]
+    assert shell_lines(tmp_path) == []

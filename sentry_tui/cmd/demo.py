@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,16 +34,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sentry_tui import demo
 
+    if not args.headless and not sys.stdin.isatty():
+        raise UserError("the demo needs a terminal; try `sentry-tui demo --headless`")
     state_dir = Path(tempfile.mkdtemp(prefix="sentry-demo-state-"))
     try:
         scene = demo.start_scene(ui_state_dir=None if args.headless else state_dir)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
+        shutil.rmtree(state_dir, ignore_errors=True)
         raise UserError(f"cannot start the demo's tmux server: {exc}") from exc
     try:
         if args.headless:
             return _headless(scene, state_dir, args)
-        if not sys.stdin.isatty():
-            raise UserError("the demo needs a terminal; try `sentry-tui demo --headless`")
+        _exit_on_signals()  # so `finally` stops the demo's server on SIGTERM/SIGHUP too
         env = dict(os.environ)
         env.pop("TMUX", None)  # attach even when called from inside another tmux
         return subprocess.call(
@@ -50,6 +54,15 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         scene.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _exit_on_signals() -> None:
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
 
 
 def _headless(scene, state_dir: Path, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
