@@ -1253,14 +1253,19 @@ class _Work:
         run = self.start_run(project, f"started by {event.by}")
         self.report(event, True, f"{project.name}: run {run.run_id} started")
 
-    def on_retry(self, event: Retry) -> None:
-        project = self.need_project(event.project)
-        i = self.stage_index(project, event.stage)
-        stage = project.stages[i]
+    def named_stage(
+        self, project_name: str, stage_name: str
+    ) -> tuple[Project, int, Stage, PipelineRun, StageState]:
+        """What a human's retry/skip names, or a refusal saying what is missing."""
+        project = self.need_project(project_name)
+        i = self.stage_index(project, stage_name)
         run = self.runs.get(project.name)
         if run is None:
             raise _Refused(f"{project.name} has no run yet; start it")
-        st = run.stages[i]
+        return project, i, project.stages[i], run, run.stages[i]
+
+    def on_retry(self, event: Retry) -> None:
+        project, i, stage, run, st = self.named_stage(event.project, event.stage)
         uncertain = [
             e
             for e in self.journal.values()
@@ -1316,13 +1321,7 @@ class _Work:
         self.report(event, True, f"{project.name}: run {run.run_id} retries from {stage.name}")
 
     def on_skip(self, event: Skip) -> None:
-        project = self.need_project(event.project)
-        i = self.stage_index(project, event.stage)
-        stage = project.stages[i]
-        run = self.runs.get(project.name)
-        if run is None:
-            raise _Refused(f"{project.name} has no run yet")
-        st = run.stages[i]
+        project, i, stage, run, st = self.named_stage(event.project, event.stage)
         if st.status in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
             raise _Refused(f"{stage.name} already {st.status.value}")
         if i < run.current and not run.status.finished:
