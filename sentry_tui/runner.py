@@ -69,7 +69,9 @@ QUIET_KINDS = frozenset({"tick", "screen", "output"})  # too chatty for history 
 TAIL_CHARS = 8000
 MARKERS_KEPT = 8
 POSITIONS_EVERY_S = 1.0
-SNAPSHOT_EVERY_S = 0.5
+SNAPSHOT_EVERY_S = 0.5  # when only pane output changed
+SNAPSHOT_HEARTBEAT_S = 2.0  # when nothing changed: views tell a live engine by the file's age
+PUBLISHED_TAIL_CHARS = 4000  # a view shows a screenful; the file stays small
 INBOX_EVERY_S = 0.25
 
 
@@ -128,6 +130,7 @@ class Runner:
         self._human: queue.Queue[HumanEvent] = queue.Queue()
         self._external: queue.Queue[Event] = queue.Queue()
         self._tails: dict[str, str] = {}
+        self._tails_changed = False
         self._alerts: deque[str] = deque(maxlen=3)  # the runner's own recent problems
         self._unmatched: list[PolicyWarning] = []
         self._markers: dict[str, deque[Marker]] = {}
@@ -268,6 +271,7 @@ class Runner:
             if isinstance(event, ScreenChanged):
                 crash_point("mid_capture")
                 self._tails[event.ref.key] = (event.ansi or event.text)[-TAIL_CHARS:]
+                self._tails_changed = True
         self._record(event, now)
         actions = self._step(event, now)
         if isinstance(event, PaneAdded | PaneGone | ServerUp | ServerDown):
@@ -435,11 +439,18 @@ class Runner:
 
     def _write_snapshot(self, force: bool = False) -> None:
         now = time.monotonic()
-        state_changed = self.state is not self._published_state
-        if not force and not state_changed and now - self._last_snapshot_write < SNAPSHOT_EVERY_S:
-            return  # only tails and clocks moved: twice a second is plenty for views
+        since = now - self._last_snapshot_write
+        due = (
+            force
+            or self.state is not self._published_state
+            or (self._tails_changed and since >= SNAPSHOT_EVERY_S)
+            or since >= SNAPSHOT_HEARTBEAT_S
+        )
+        if not due:
+            return
         self._last_snapshot_write = now
         self._published_state = self.state
+        self._tails_changed = False
         try:
             store.write_snapshot(self.paths, snapshot_doc(self._snapshot))
         except OSError as exc:
@@ -495,7 +506,7 @@ def snapshot_doc(snap: Snapshot) -> dict[str, Any]:
     """What views of another process read (see store.write_snapshot)."""
     return {
         "state": store.state_to_doc(snap.state),
-        "tails": snap.tails,
+        "tails": {k: v[-PUBLISHED_TAIL_CHARS:] for k, v in snap.tails.items()},
         "markers": {k: [plain(m) for m in v] for k, v in snap.markers.items()},
         "last_read": snap.last_read,
         "warnings": list(snap.warnings),
