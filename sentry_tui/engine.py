@@ -139,7 +139,7 @@ def step(
     config: EngineConfig = DEFAULT_CONFIG,
 ) -> tuple[EngineState, list[Action]]:
     """Apply one event. Never raises: a failure is recorded in ``notes`` and the state kept."""
-    work = _Work(policy, state, now, config)
+    work = _Work(policy, state, now, config, event)
     try:
         work.handle(event)
         work.advance_all()
@@ -155,7 +155,7 @@ def step(
     # Answers to humans go last: "approved, will run X" follows the Send it announces.
     actions = [a for a in work.actions if not isinstance(a, Report)]
     actions += [a for a in work.actions if isinstance(a, Report)]
-    if _durable(state) != _durable(new) or any(
+    if durable(state) != durable(new) or any(
         not isinstance(a, Report | Emit | Persist) for a in actions
     ):
         actions = [Persist(), *actions]
@@ -273,7 +273,8 @@ def _bounded(old: tuple[str, ...], new: Iterable[str], limit: int) -> tuple[str,
     return out[-limit:] if len(out) > limit else out
 
 
-def _durable(s: EngineState) -> tuple[Any, ...]:
+def durable(s: EngineState) -> tuple[Any, ...]:
+    """The part of the state a crash must not lose (pane readings are re-detected)."""
     return (s.runs, s.approvals, s.journal, s.paused, s.used_ids, s.seen_nonces, s.counter)
 
 
@@ -314,7 +315,7 @@ class _Refused(Exception):
 
 class _Work:
     def __init__(
-        self, policy: Policy, state: EngineState, now: float, config: EngineConfig
+        self, policy: Policy, state: EngineState, now: float, config: EngineConfig, event: Event
     ) -> None:
         self.policy = policy
         self.now = now
@@ -330,7 +331,8 @@ class _Work:
         self.notes = list(state.notes)
         self.actions: list[Action] = []
         self.resend_failed = False  # a held "send failed" stage may try again on this event
-        self._refresh_roles()
+        if isinstance(event, ServerUp | PaneAdded | PaneChanged):
+            self._refresh_roles()  # the policy may differ from the one the state was saved with
 
     def state(self) -> EngineState:
         return EngineState(

@@ -68,7 +68,7 @@ log = logging.getLogger("sentry_tui.runner")
 QUIET_KINDS = frozenset({"tick", "screen", "output"})  # too chatty for history and watch
 TAIL_CHARS = 8000
 MARKERS_KEPT = 8
-POSITIONS_EVERY_S = 1.0
+POSITIONS_EVERY_S = 5.0  # read positions alone: a re-read after a crash changes nothing durable
 SNAPSHOT_EVERY_S = 0.5  # when only pane output changed
 SNAPSHOT_HEARTBEAT_S = 2.0  # when nothing changed: views tell a live engine by the file's age
 PUBLISHED_TAIL_CHARS = 4000  # a view shows a screenful; the file stays small
@@ -138,7 +138,7 @@ class Runner:
         self._saved_state = self.state
         self._last_positions_save = 0.0
         self._last_snapshot_write = 0.0
-        self._published_state: EngineState | None = None
+        self._published_state = EngineState()
         self._last_inbox = 0.0
         self._stop = threading.Event()
         self._opened = False
@@ -408,10 +408,13 @@ class Runner:
     # -- persistence and publishing ------------------------------------------------------
 
     def _save(self, force: bool = False) -> None:
+        """Write when something a crash must not lose changed (runs, approvals, the journal…),
+        and now and then for read positions and pane readings, which only save re-reading."""
         now = time.monotonic()
-        positions_due = now - self._last_positions_save >= POSITIONS_EVERY_S
-        if not force and self.state is self._saved_state and not positions_due:
-            return
+        if not force and now - self._last_positions_save < POSITIONS_EVERY_S:
+            unchanged = self.state is self._saved_state
+            if unchanged or engine.durable(self.state) == engine.durable(self._saved_state):
+                return
         positions = self.watcher.positions() if self.watcher is not None else self._positions
         self.store.save(self.state, positions)
         self._saved_state = self.state
@@ -440,10 +443,11 @@ class Runner:
     def _write_snapshot(self, force: bool = False) -> None:
         now = time.monotonic()
         since = now - self._last_snapshot_write
+        changed = self.state is not self._published_state
         due = (
             force
-            or self.state is not self._published_state
-            or (self._tails_changed and since >= SNAPSHOT_EVERY_S)
+            or (changed and engine.durable(self.state) != engine.durable(self._published_state))
+            or ((changed or self._tails_changed) and since >= SNAPSHOT_EVERY_S)
             or since >= SNAPSHOT_HEARTBEAT_S
         )
         if not due:

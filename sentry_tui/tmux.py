@@ -403,6 +403,12 @@ class _Pane:
     # A pane born while we watch streams from its first byte: keep that stream until its
     # first sync, since the capture alone loses whatever history-limit already dropped.
     early: bytearray | None = None
+    # What the consumer has taken through events(): the read position that may be saved.
+    # (``seq``/``tail`` run ahead of it, by what is emitted but not yet handed over.)
+    taken_set: bool = False
+    taken_seq: int = 0
+    taken_prefix: tuple[str, ...] = ()  # hashes from a restored position, before taken_tail
+    taken_tail: deque[str] = field(default_factory=lambda: deque(maxlen=FINGERPRINT_LINES))
     early_used: bool = False
 
 
@@ -512,6 +518,12 @@ class Watcher:
             if not self._events:
                 self._cond.wait(timeout)
             out, self._events = self._events, []
+            for ev in out:  # from here on these lines are the consumer's: positions() says so
+                if isinstance(ev, OutputLines):
+                    p = self._panes.get(ev.ref.key)
+                    if p is not None:
+                        p.taken_seq = ev.seq + len(ev.lines)
+                        p.taken_tail.extend(ev.lines[-FINGERPRINT_LINES:])
         return out
 
     def panes(self) -> dict[str, PaneInfo]:
@@ -522,8 +534,9 @@ class Watcher:
         with self._lock:
             out = dict(self._saved)
             for key, p in self._panes.items():
-                if p.synced:
-                    out[key] = Position(p.seq, _hashes(p.tail)).dump()
+                if p.taken_set:
+                    tail = (*p.taken_prefix, *_hashes(p.taken_tail))[-FINGERPRINT_LINES:]
+                    out[key] = Position(p.taken_seq, tail).dump()
                 elif p.position is not None:
                     out[key] = p.position.dump()
             return out
@@ -1093,12 +1106,15 @@ class Watcher:
             p.seq = p.position.seq
             found = after_position(complete, p.position.tail)
             new = found if found is not None else ([] if screen else list(complete))
+            self._take_baseline(p, p.position.seq, p.position.tail, ())
         elif p.fresh:  # born while we watched: all of it is news
             streamed = self._early_lines(p, alt, screen)
             new = list(complete) if streamed is None else streamed
+            self._take_baseline(p, 0, (), ())
         else:  # first sight at start-up: history is the past
             new = []
             p.seq = len(complete)
+            self._take_baseline(p, p.seq, (), complete[-FINGERPRINT_LINES:])
         p.position = None
         p.early = None
         base = _trim([*complete, partial])[-2 * max(1, height) :]
@@ -1119,6 +1135,16 @@ class Watcher:
         p.last_output = now - self._debounce
         self._dirty.add(p.info.ref.key)
         self._wake_at(now)
+
+    def _take_baseline(
+        self, p: _Pane, seq: int, hashes: tuple[str, ...], lines: list[str] | tuple[str, ...]
+    ) -> None:
+        """Where the consumer stands before this pane's first emitted line."""
+        with self._lock:
+            p.taken_set = True
+            p.taken_seq = seq
+            p.taken_prefix = tuple(hashes)
+            p.taken_tail = deque(lines, maxlen=FINGERPRINT_LINES)
 
     def _early_lines(self, p: _Pane, alt: bool, screen: bool) -> list[str] | None:
         """The complete lines a newborn pane streamed before its first sync, or None when the

@@ -386,3 +386,23 @@ def test_history_limit_truncation_loses_no_streamed_line(srv: Server, watch) -> 
     pane = seen.pane(lambda p: p.window == "flood")
     seen.until(lambda ev: "n600" in seen.texts(pane.ref.pane_id), timeout=30)
     assert seen.texts(pane.ref.pane_id) == [f"n{i}" for i in range(1, 601)]
+
+
+def test_positions_cover_only_lines_the_consumer_has_taken(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
+    """A saved position must never run ahead of what the engine processed: a crash would
+    otherwise lose the lines in between."""
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    w, seen = watch()
+    pane = seen.pane(lambda p: p.session == "a")
+    seen.until(lambda ev: any(isinstance(e, ScreenChanged) for e in ev))
+    before = w.positions()[pane.ref.key]
+    srv.tmux("send-keys", "-t", pane.ref.pane_id, "echo taken-later", "Enter")
+
+    def waiting_lines() -> bool:
+        with w._lock:  # peek: emitted by the watcher, not yet handed to the consumer
+            return any(isinstance(e, OutputLines) for e in w._events)
+
+    wait_for(waiting_lines)
+    assert w.positions()[pane.ref.key] == before
+    seen.until(lambda ev: "taken-later" in seen.texts(pane.ref.pane_id))
+    assert w.positions()[pane.ref.key] != before
