@@ -148,6 +148,34 @@ def _oneoff(socket_name: str | None, socket_path: str | None, *args: str) -> lis
     return list(res.stdout)
 
 
+def _latest_human_client(lines: list[str]) -> str | None:
+    """Of `list-clients` rows (name, control flag, activity), the person's newest client."""
+    humans = []
+    for line in lines:
+        name, _, rest = line.partition("\x1f")
+        control, _, activity = rest.partition("\x1f")
+        if control != "1":
+            humans.append((_int(activity), name))
+    return max(humans)[1] if humans else None
+
+
+CLIENT_FORMAT = "#{client_name}\x1f#{client_control_mode}\x1f#{client_activity}"
+
+
+def switch_client(
+    ref: PaneRef, socket_name: str | None = None, socket_path: str | None = None
+) -> None:
+    """Show ``ref`` in the person's tmux client, as one-off commands (for a view, which has
+    no control connection of its own). Raises a one-line TmuxError."""
+    _oneoff(socket_name, socket_path, "select-window", "-t", ref.pane_id)
+    _oneoff(socket_name, socket_path, "select-pane", "-t", ref.pane_id)
+    client = _latest_human_client(
+        _oneoff(socket_name, socket_path, "list-clients", "-F", CLIENT_FORMAT)
+    )
+    if client is not None:
+        _oneoff(socket_name, socket_path, "switch-client", "-c", client, "-t", ref.pane_id)
+
+
 def _hashes(lines: deque[str]) -> tuple[str, ...]:
     return tuple(line_hash(x) for x in lines)
 
@@ -568,17 +596,11 @@ class Watcher:
 
     def switch_client(self, ref: PaneRef) -> None:
         conn = self._conn_for(ref, TmuxError)
-        fmt = "#{client_name}\x1f#{client_control_mode}\x1f#{client_activity}"
-        r = conn.request(f"list-clients -F {_q(fmt)}")
-        humans = []
-        for line in r.lines if r.ok else ():
-            name, _, rest = line.partition("\x1f")
-            control, _, activity = rest.partition("\x1f")
-            if control != "1":
-                humans.append((_int(activity), name))
+        r = conn.request(f"list-clients -F {_q(CLIENT_FORMAT)}")
+        client = _latest_human_client(list(r.lines) if r.ok else [])
         cmds = [f"select-window -t {ref.pane_id}", f"select-pane -t {ref.pane_id}"]
-        if humans:
-            cmds.append(f"switch-client -c {_q(max(humans)[1])} -t {ref.pane_id}")
+        if client is not None:
+            cmds.append(f"switch-client -c {_q(client)} -t {ref.pane_id}")
         for cmd in cmds:
             r = conn.request(cmd)
             if not r.ok:

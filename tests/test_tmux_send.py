@@ -110,3 +110,50 @@ def test_unknown_pane_is_a_send_error(rig: Rig) -> None:
 def test_quote_is_single_quoted() -> None:
     assert quote_for_tmux("it's") == "'it'\\''s'"
     assert quote_for_tmux("") == "''"
+
+
+def test_switch_client_moves_the_persons_real_client(server) -> None:  # type: ignore[no-untyped-def]
+    """`enter` in the UI: the person's attached client (not a control client) shows the pane."""
+    import os
+    import uuid
+
+    from conftest import wait_for
+
+    from sentry_tui.model import PaneRef
+    from sentry_tui.tmux import server_identity, switch_client
+
+    session = server.new_session("work", window_name="a")
+    target = session.new_window(window_name="b").active_pane
+    session.windows.get(window_name="a").select()
+    outer = f"sentry-test-outer-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    subprocess.run(
+        ["tmux", "-L", outer, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30",
+         f"tmux -L {server.socket_name} attach -t work"],
+        env=env, check=True,
+    )  # fmt: skip
+    try:
+
+        def client_window() -> str:
+            return server.cmd("display-message", "-p", "-c", client(), "#{window_name}").stdout[0]
+
+        def client() -> str:
+            return server.cmd("list-clients", "-F", "#{client_name}").stdout[0]
+
+        wait_for(lambda: server.cmd("list-clients", "-F", "#{client_name}").stdout, timeout=15)
+        assert client_window() == "a"
+        ref = PaneRef(server_identity(server.socket_name), target.pane_id or "")
+        switch_client(ref, server.socket_name)  # a view's path: one-off commands
+        wait_for(lambda: client_window() == "b", timeout=10)
+        first = session.windows.get(window_name="a").active_pane
+        watcher = Watcher(server.socket_name)  # the engine's path: its control connection
+        watcher.start()
+        try:
+            key = PaneRef(server_identity(server.socket_name), first.pane_id or "").key
+            wait_for(lambda: key in watcher.panes(), timeout=15)
+            watcher.switch_client(PaneRef.parse(key))
+            wait_for(lambda: client_window() == "a", timeout=10)
+        finally:
+            watcher.stop()
+    finally:
+        stop_private_server(outer)
