@@ -14,10 +14,12 @@ capture's reply is already in the capture, output after it is not, which is how 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -176,6 +178,20 @@ def switch_client(
         _oneoff(socket_name, socket_path, "switch-client", "-c", client, "-t", ref.pane_id)
 
 
+def _die_with_parent() -> None:
+    """In a control client, before exec: end when the engine that reads it dies.
+
+    An orphaned `tmux -C` client whose reader is gone cannot be told to exit, and tmux then
+    never finishes shutting its server down (kill-server leaves it running, socket unlinked).
+    Linux's PR_SET_PDEATHSIG sends it SIGTERM the moment its parent dies, however it dies.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a clean stop() still closes the client
+
+
 def _hashes(lines: deque[str]) -> tuple[str, ...]:
     return tuple(line_hash(x) for x in lines)
 
@@ -318,6 +334,7 @@ class _Conn:
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         assert self.proc.stdout is not None
         self.fd = self.proc.stdout.fileno()
