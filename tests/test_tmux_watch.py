@@ -411,22 +411,20 @@ def test_positions_cover_only_lines_the_consumer_has_taken(srv: Server, watch) -
 def test_kill_server_stops_a_server_whose_engine_runs_inside_it(
     srv: Server, tmp_path: Path
 ) -> None:
-    """The UI (and its engine) often runs in a window of the server it watches (`up`, the
-    demo). kill-server then kills the engine with its pane; its `tmux -C` clients must not
-    outlive it, or tmux never finishes shutting the server down."""
-    ready = tmp_path / "ready"
-    code = (
-        "import time, pathlib; from sentry_tui.tmux import Watcher; "
-        f"w = Watcher({srv.name!r}); w.start(); "
-        "[w.events(0.2) for _ in range(10)]; "
-        f"pathlib.Path({str(ready)!r}).touch(); time.sleep(300)"
-    )
-    srv.tmux("new-session", "-d", "-s", "a", py(code))
-    wait_for(ready.exists, timeout=20)
-    clients = srv.tmux("list-clients", "-F", "#{client_control_mode} #{client_pid}").split("\n")
-    control_pids = [int(c.split()[1]) for c in clients if c.startswith("1 ")]
-    assert control_pids
+    """The UI and the engine it hosts often run in a window of the server they watch (`up`,
+    the demo). kill-server then kills them with their pane; their `tmux -C` clients must not
+    outlive them, or tmux never finishes shutting the server down (it did, before the clients
+    got PR_SET_PDEATHSIG)."""
+    ui = f"{sys.executable} -m sentry_tui ui --socket {srv.name} --state-dir {tmp_path / 's'}"
+    srv.tmux("new-session", "-d", "-s", "a", "-x", "100", "-y", "30", ui)
+
+    def control_pids() -> list[int]:
+        rows = srv.tmux("list-clients", "-F", "#{client_control_mode} #{client_pid}").split("\n")
+        return [int(r.split()[1]) for r in rows if r.startswith("1 ")]
+
+    clients = wait_for(control_pids, timeout=30)
+    wait_for(lambda: "panes" in srv.tmux("capture-pane", "-p", "-t", "a"), timeout=30)
     pid = int(srv.tmux("display-message", "-p", "#{pid}").strip())
     srv.tmux("kill-server")
-    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10)
-    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in control_pids), timeout=10)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=15)
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in clients), timeout=10)
