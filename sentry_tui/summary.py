@@ -14,14 +14,16 @@ from sentry_tui.model import PaneState, Snapshot, StageStatus
 
 WIDTH = 60
 
-STATE_MARKS: dict[PaneState, str] = {
-    PaneState.BUSY: "● busy",
-    PaneState.WAITING: "? WAIT",
-    PaneState.IDLE: "· idle",
-    PaneState.DONE: "✓ done",
-    PaneState.FAILED: "✗ FAIL",
-    PaneState.GONE: "⊘ gone",
-    PaneState.UNKNOWN: "  ----",
+# A state is told apart by symbol and word as well as colour (16 colours, NO_COLOR, a phone);
+# the TUI's badges and this text use the same pairs.
+BADGES: dict[PaneState, tuple[str, str]] = {
+    PaneState.BUSY: ("●", "busy"),
+    PaneState.WAITING: ("?", "wait"),
+    PaneState.IDLE: ("·", "idle"),
+    PaneState.DONE: ("✓", "done"),
+    PaneState.FAILED: ("✗", "fail"),
+    PaneState.GONE: ("⊘", "gone"),
+    PaneState.UNKNOWN: ("○", "new"),
 }
 
 
@@ -71,9 +73,9 @@ def render(snap: Snapshot) -> str:
         lines.append("")
         lines.append("NEEDS YOU")
         for p in waiting + failed_panes:
-            lines.append(
-                _fit(f" {STATE_MARKS[p.state]} {p.info.label} {human(now - p.since)} {p.last_line}")
-            )
+            badge = " ".join(BADGES[p.state])
+            waited = human(now - p.since)
+            lines.append(_fit(f" {badge} {p.info.label} {waited} {p.last_line}"))
     if state.runs:
         lines.append("")
         lines.append("PIPELINES")

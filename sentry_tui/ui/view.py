@@ -22,17 +22,7 @@ from sentry_tui.model import (
     StageState,
     StageStatus,
 )
-
-# A state is told apart by symbol and word as well as colour (16 colours, NO_COLOR, a phone).
-BADGES: dict[PaneState, tuple[str, str]] = {
-    PaneState.BUSY: ("●", "busy"),
-    PaneState.WAITING: ("?", "wait"),
-    PaneState.IDLE: ("·", "idle"),
-    PaneState.DONE: ("✓", "done"),
-    PaneState.FAILED: ("✗", "fail"),
-    PaneState.GONE: ("⊘", "gone"),
-    PaneState.UNKNOWN: ("○", "new"),
-}
+from sentry_tui.summary import BADGES
 
 STAGE_MARKS: dict[StageStatus, tuple[str, str]] = {
     StageStatus.PENDING: ("○", "pending"),
