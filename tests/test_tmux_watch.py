@@ -243,6 +243,23 @@ def test_alternate_screen_program(srv: Server, watch) -> None:  # type: ignore[n
     assert not any("\x1b" in t for t in texts)
 
 
+def agent_markers(srv: Server, watch, agent: str, prompt: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Run ``agent`` in a screen-mode window until its screen ends with ``prompt``; the
+    marker lines the watcher reported for it."""
+    srv.tmux("new-session", "-d", "-s", "a", SH)
+    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
+    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
+    srv.tmux("new-window", "-d", "-n", "agent", py(agent))
+    pane = seen.pane(lambda p: p.window == "agent")
+    seen.until(
+        lambda ev: any(
+            isinstance(e, ScreenChanged) and e.ref == pane.ref and e.text.endswith(prompt)
+            for e in ev
+        )
+    )
+    return [t for t in seen.texts(pane.ref.pane_id) if t.startswith("### SENTRY")]
+
+
 def test_screen_mode_pane_reports_new_lines_once(srv: Server, watch) -> None:  # type: ignore[no-untyped-def]
     agent = r"""
 import sys, time
@@ -254,17 +271,7 @@ for i in range(15):
     w("\r\x1b[Kidle " + str(i)); sys.stdout.flush(); time.sleep(0.05)
 w("\r\n> "); sys.stdout.flush(); time.sleep(300)
 """
-    srv.tmux("new-session", "-d", "-s", "a", SH)
-    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
-    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
-    srv.tmux("new-window", "-d", "-n", "agent", py(agent))
-    pane = seen.pane(lambda p: p.window == "agent")
-    seen.until(
-        lambda ev: any(
-            isinstance(e, ScreenChanged) and e.ref == pane.ref and e.text.endswith(">") for e in ev
-        )
-    )
-    markers = [t for t in seen.texts(pane.ref.pane_id) if t.startswith("### SENTRY")]
+    markers = agent_markers(srv, watch, agent, prompt=">")
     assert markers == ['### SENTRY {"type": "STATUS", "ok": true}']
 
 
@@ -362,17 +369,7 @@ w("### SENTRY {\"type\": \"STATUS\", \"ok\": true}\r\n> "); sys.stdout.flush(); 
 w("\x1b[2J\x1b[H"); sys.stdout.flush(); time.sleep(0.5)
 w("### SENTRY {\"type\": \"STATUS\", \"ok\": true}\r\n>> "); sys.stdout.flush(); time.sleep(300)
 """
-    srv.tmux("new-session", "-d", "-s", "a", SH)
-    _w, seen = watch(screen_mode=lambda p: p.window == "agent")
-    seen.until(lambda ev: any(isinstance(e, PaneAdded) for e in ev))
-    srv.tmux("new-window", "-d", "-n", "agent", py(agent))
-    pane = seen.pane(lambda p: p.window == "agent")
-    seen.until(
-        lambda ev: any(
-            isinstance(e, ScreenChanged) and e.ref == pane.ref and e.text.endswith(">>") for e in ev
-        )
-    )
-    markers = [t for t in seen.texts(pane.ref.pane_id) if t.startswith("### SENTRY")]
+    markers = agent_markers(srv, watch, agent, prompt=">>")
     assert len(markers) == 2
 
 
