@@ -10,11 +10,11 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from conftest import pilot_until
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from ui_fixtures import (
@@ -69,12 +69,10 @@ class RecordingApp(SentryApp):
 Scenario = Callable[[RecordingApp, Pilot, FakeClient], Awaitable[None]]
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await pilot.pause(0.02)
+def until(
+    pilot: Pilot, predicate: Callable[[], object], timeout: float = DEADLINE
+) -> Awaitable[None]:
+    return pilot_until(pilot, predicate, timeout)
 
 
 def drive(

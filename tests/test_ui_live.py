@@ -8,13 +8,12 @@ carries its reason into the engine's state, `i` types into a real pane, `p` hold
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
+from conftest import pilot_until, wait_for
 from live_engine import live_runner, pending, shell_lines, start_agent, start_shell
 from textual.pilot import Pilot
 
@@ -27,12 +26,10 @@ pytestmark = pytest.mark.tmux
 DEADLINE = 40.0
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await pilot.pause(0.05)
+def until(
+    pilot: Pilot, predicate: Callable[[], object], timeout: float = DEADLINE
+) -> Awaitable[None]:
+    return pilot_until(pilot, predicate, timeout)
 
 
 def drive_live(

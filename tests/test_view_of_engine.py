@@ -8,11 +8,11 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from conftest import pilot_until
 from live_engine import shell_lines, start_agent, start_shell, write_policy
 from textual.pilot import Pilot
 
@@ -25,12 +25,8 @@ from sentry_tui.ui.screens import ApproveScreen
 pytestmark = pytest.mark.tmux
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await pilot.pause(0.1)
+def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 60) -> Awaitable[None]:
+    return pilot_until(pilot, predicate, timeout)
 
 
 def test_view_approves_through_the_inbox_and_sees_the_engine_stop(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
