@@ -130,6 +130,7 @@ class Runner:
         self._human: queue.Queue[HumanEvent] = queue.Queue()
         self._external: queue.Queue[Event] = queue.Queue()
         self._tails: dict[str, str] = {}
+        self._history: list[dict[str, Any]] = []  # lines for history.jsonl, written per batch
         self._tails_changed = False
         self._alerts: deque[str] = deque(maxlen=3)  # the runner's own recent problems
         self._unmatched: list[PolicyWarning] = []
@@ -252,6 +253,7 @@ class Runner:
         if actions and any(isinstance(e, Approve) for e in raw):
             crash_point("between_approval_and_start")
         self._execute(actions, now)
+        self._flush_history()  # what the actions recorded (notifications, answers)
         self._snapshot = self._make_snapshot()
         self._write_snapshot()
 
@@ -343,9 +345,9 @@ class Runner:
     def _do_send(self, action: Send, now: float) -> list[Action]:
         # The engine journalled this send as intended in the same step; it must be on disk
         # before a single key is typed, so that a crash now cannot lead to a second send.
+        self._record_action(action, now)
         self._save()
         crash_point("after_journal_before_send")
-        self._record_action(action, now)
         if self.options.dry_run:
             ok, error = True, ""
             self._emit_line({"kind": "dry_run_send", "pane": action.pane.key, "text": action.text})
@@ -410,6 +412,7 @@ class Runner:
     def _save(self, force: bool = False) -> None:
         """Write when something a crash must not lose changed (runs, approvals, the journal…),
         and now and then for read positions and pane readings, which only save re-reading."""
+        self._flush_history()
         now = time.monotonic()
         if not force and now - self._last_positions_save < POSITIONS_EVERY_S:
             unchanged = self.state is self._saved_state
@@ -471,13 +474,19 @@ class Runner:
         if event.kind in QUIET_KINDS:
             return
         line = event_line(event, now, self.state.panes)
-        self.store.append_history([line])
+        self._history.append(line)
         self._emit_line(line)
 
     def _record_action(self, action: Action, now: float) -> None:
         line = {"ts": round(now, 3), **to_json(action)}
         line["kind"] = f"action_{action.kind}"
-        self.store.append_history([line])
+        self._history.append(line)
+
+    def _flush_history(self) -> None:
+        """One append (and one fsync) per batch, always before the state that follows it."""
+        if self._history:
+            batch, self._history = self._history, []
+            self.store.append_history(batch)
 
     def _emit_line(self, line: dict[str, Any]) -> None:
         if self.options.on_event is not None:
