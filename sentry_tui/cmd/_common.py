@@ -58,18 +58,14 @@ def build_runner(args: argparse.Namespace, **options: Any):  # -> runner.Runner
 
 
 def _notifier(paths: Paths) -> Any:
-    try:
-        from sentry_tui import notify
-    except ImportError:
-        return None
+    from sentry_tui import notify
+
     channels = notify.channels_from_env_and_config(default_config_dir(), os.environ)
     settings = notify.settings_from_config(default_config_dir(), state_dir=paths.state_dir)
     return notify.Notifier(channels, **settings)
 
 
 def _checks(runner: Any) -> Any:
-    try:
-        from sentry_tui import checks
-    except ImportError:
-        return None
+    from sentry_tui import checks
+
     return checks.CheckPoller(runner.post, checks.GithubActions.from_env(os.environ))
