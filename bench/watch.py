@@ -384,7 +384,10 @@ def main() -> int:
                 runs.append(phase(load, loads[load], args.seconds, reader, mode))
             runs.sort(key=lambda r: r.cpu_s_per_min)
             rows.append((runs[(len(runs) - 1) // 2], [r.cpu_s_per_min for r in runs]))
-    print(f"\n{args.seconds:g} s per phase, tmux {tmux_v()}, {os.cpu_count()} cores")
+    print(
+        f"\n{args.seconds:g} s per phase, {tmux_v()}, {os.cpu_count()} cores, "
+        f"host speed: {loop_ms():.0f} ms per million Python loop steps"
+    )
     head = f"{'load / reader':<22} {'CPU s/min':>9} {'(own':>7} {'+tmux)':>7} "
     head += f"{'p50 ms':>8} {'p95 ms':>8} {'lines':>6} {'lost':>5}"
     if args.repeat > 1:
@@ -403,6 +406,15 @@ def main() -> int:
     if args.repeat > 1:
         print(f"(each row is the run with the median CPU of {args.repeat})")
     return 0
+
+
+def loop_ms() -> float:
+    """CPU seconds per minute depend on the host: this says how fast this one runs Python."""
+    t = time.process_time()
+    n = 0
+    for i in range(1_000_000):
+        n += i
+    return (time.process_time() - t) * 1000
 
 
 def tmux_v() -> str:
