@@ -600,6 +600,35 @@ def test_ui_never_imports_tmux_store_or_network(module: str) -> None:
     assert not {"libtmux", "tinydb", "requests"} & {m.split(".")[0] for m in eval(out.stdout)}
 
 
+def test_rows_on_screen_follow_cursor_moves_and_state_changes() -> None:
+    """Rows are re-rendered one at a time (not the whole list): none may stay stale."""
+
+    async def scenario(app: RecordingApp, pilot: Pilot, client: FakeClient) -> None:
+        panes = app.query_one("#panes", PaneList)
+
+        def shown(y: int) -> str:
+            return panes.render_line(y).text
+
+        assert shown(1).startswith("▸ agent") and shown(2).startswith("  shell.0")
+        await pilot.press("j")
+        await pilot.pause()
+        assert shown(1).startswith("  agent") and shown(2).startswith("▸ shell.0")
+        await pilot.press("k")
+        await pilot.pause()
+        assert shown(1).startswith("▸ agent") and shown(2).startswith("  shell.0")
+
+        snap = client.current
+        old = snap.state.panes[SHELL_POINTS]
+        new = PaneState.DONE if old.state == PaneState.FAILED else PaneState.FAILED
+        pane = dataclasses.replace(old, state=new)
+        client.set(with_state(snap, panes={**snap.state.panes, SHELL_POINTS: pane}))
+        word = view.badge(new)
+        await until(pilot, lambda: word in shown(2))
+        assert shown(2).startswith("  shell.0")
+
+    drive(scenario)
+
+
 def test_no_color_keeps_states_apart_by_symbol_and_word(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
 

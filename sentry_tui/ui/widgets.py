@@ -127,7 +127,7 @@ class NavList(Toned, OptionList):
             cur = self.selected_id
             for it in items:
                 if old[it.id].sig != it.sig:
-                    self.replace_option_prompt(it.id, it.render(it.id == cur))
+                    self._replace_prompt(it.id, it.render(it.id == cur))
             return
         keep = self.selected_id
         old_index = self.highlighted or 0
@@ -155,8 +155,32 @@ class NavList(Toned, OptionList):
         for item_id, cursor in ((self._cursor_id, False), (new, True)):
             item = self._items.get(item_id or "")
             if item is not None:
-                self.replace_option_prompt(item.id, item.render(cursor))
+                self._replace_prompt(item.id, item.render(cursor))
         self._cursor_id = new
+
+    def _replace_prompt(self, option_id: str, prompt: Text) -> None:
+        """Replace one row's prompt, re-rendering only that row.
+
+        OptionList.replace_option_prompt drops the rendered strips of every row, so each
+        cursor move and each changed badge re-rendered all visible rows: most of a key
+        press's time with 50 panes. A one-line row keeps its height, so only its own strips
+        are stale; anything else (or a Textual without these internals) takes the full path.
+        """
+        option = self.get_option(option_id)
+        cache = getattr(self, "_option_render_cache", None)
+        old = option.prompt
+        one_line = isinstance(old, Text) and "\n" not in old.plain and "\n" not in prompt.plain
+        if cache is None or not one_line or not hasattr(option, "_set_prompt"):
+            self.replace_option_prompt(option_id, prompt)
+            return
+        option._set_prompt(prompt)
+        for key in [k for k in cache.keys() if k[0] is option]:  # noqa: SIM118 (not a dict)
+            cache.discard(key)
+        line = getattr(self, "_index_to_line", {}).get(self.get_option_index(option_id))
+        if line is None:
+            self.refresh()
+        else:
+            self.refresh_line(line)  # the other rows' pixels stay as they are
 
 
 class PaneList(NavList):
