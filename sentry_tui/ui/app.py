@@ -17,6 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, OptionList
 from textual.worker import Worker, WorkerState
@@ -258,7 +259,11 @@ class SentryApp(App[None]):
 
     def _render(self) -> None:
         snap = self.snap
-        if snap is None or not self.is_mounted(self.query_one("#panes")):
+        try:
+            mounted = self.is_mounted(self.query_one("#panes"))
+        except NoMatches:  # a poll that ends while the app shuts down: the widgets are gone
+            return
+        if snap is None or not mounted:
             if self._poll_error:
                 self._show_banner(f"⚠ cannot read the engine's state: {self._poll_error}")
             return
