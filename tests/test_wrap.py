@@ -142,8 +142,11 @@ def shell(session: Any, tmp_path: Path) -> Any:
             "bash --norc --noprofile -i"
         ),
     )
+    # The window, not the pane: a lone pane cannot outgrow its window (80 wide by default),
+    # and where the prompt and a typed command filled exactly 80 columns tmux recorded a
+    # soft wrap, so `capture-pane -J` joined the START marker onto the command line.
+    window.resize(width=200, height=40)
     pane = window.active_pane
-    pane.resize(width=200, height=40)
     wait_for(lambda: "$" in "\n".join(pane.capture_pane()), 20)
     pane.state = state
     return pane
