@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.columns import Columns
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -79,7 +80,7 @@ def approval_body(a: Approval, now: float, pane_label: str = "") -> Text:
     text.append(f"runs:    $ {one_line(a.command, 300) or '(no command)'}\n")
     if pane_label:
         text.append(f"in:      {pane_label}\n")
-    text.append(f"commit:  {a.commit or '(unknown)'}\n")
+    text.append(f"commit:  {a.commit or '(no commit)'}\n")
     text.append(f"last:    {one_line(a.last_result, 300) or '(no test result yet)'}")
     return text
 
@@ -229,15 +230,19 @@ class HelpScreen(ModalScreen[None]):
         keys.add_column()
         for key, what in HELP_KEYS:
             keys.add_row(key, what)
-        states = Text("pane states:  ")
-        states.append("   ".join(view.badge(s) for s in PaneState))
-        stages = Text("stages:       ")
-        stages.append("   ".join(view.stage_mark(s) for s in StageStatus))
+        # Columns keep each symbol beside its word: on a phone a joined line broke "✓ done".
+        legend = Table.grid(padding=(0, 2))
+        legend.add_column(no_wrap=True)
+        legend.add_column()
+        for label, marks in (
+            ("pane states:", [view.badge(s) for s in PaneState]),
+            ("stages:", [view.stage_mark(s) for s in StageStatus]),
+        ):
+            legend.add_row(label, Columns(marks, padding=(0, 3)))
         with VerticalScroll(id="help"):
             yield Static(Text("sentry-tui keys"), classes="dialog-title")
             yield Static(keys)
-            yield Static(states, classes="help-legend")
-            yield Static(stages, classes="help-legend")
+            yield Static(legend, classes="help-legend")
             yield Static(Text("esc / ? / q  close"), classes="dialog-hint")
 
     def on_mount(self) -> None:
