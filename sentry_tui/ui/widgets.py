@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
+from textual.visual import VisualType
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -127,7 +128,7 @@ class NavList(Toned, OptionList):
             cur = self.selected_id
             for it in items:
                 if old[it.id].sig != it.sig:
-                    self._replace_prompt(it.id, it.render(it.id == cur))
+                    self.replace_option_prompt(it.id, it.render(it.id == cur))
             return
         keep = self.selected_id
         old_index = self.highlighted or 0
@@ -155,32 +156,27 @@ class NavList(Toned, OptionList):
         for item_id, cursor in ((self._cursor_id, False), (new, True)):
             item = self._items.get(item_id or "")
             if item is not None:
-                self._replace_prompt(item.id, item.render(cursor))
+                self.replace_option_prompt(item.id, item.render(cursor))
         self._cursor_id = new
 
-    def _replace_prompt(self, option_id: str, prompt: Text) -> None:
-        """Replace one row's prompt, re-rendering only that row.
+    def _replace_option_prompt(self, index: int, prompt: VisualType) -> None:
+        """Every prompt replacement comes through here; re-render only that row.
 
-        OptionList.replace_option_prompt drops the rendered strips of every row, so each
-        cursor move and each changed badge re-rendered all visible rows: most of a key
-        press's time with 50 panes. A one-line row keeps its height, so only its own strips
-        are stale; anything else (or a Textual without these internals) takes the full path.
+        OptionList drops the rendered strips of every row on each replacement, so a cursor
+        move or one changed badge re-rendered all visible rows: most of a key press's time
+        with 50 panes. Only this row's strips are stale unless its height changed.
         """
-        option = self.get_option(option_id)
-        cache = getattr(self, "_option_render_cache", None)
-        old = option.prompt
-        one_line = isinstance(old, Text) and "\n" not in old.plain and "\n" not in prompt.plain
-        if cache is None or not one_line or not hasattr(option, "_set_prompt"):
-            self.replace_option_prompt(option_id, prompt)
-            return
+        option = self.get_option_at_index(index)
+        old_height = self._heights.get(index)
         option._set_prompt(prompt)
+        cache = self._option_render_cache
         for key in [k for k in cache.keys() if k[0] is option]:  # noqa: SIM118 (not a dict)
             cache.discard(key)
-        line = getattr(self, "_index_to_line", {}).get(self.get_option_index(option_id))
-        if line is None:
-            self.refresh()
+        style = self.get_visual_style("option-list--option")
+        if old_height is None or len(self._get_option_render(option, style)) != old_height:
+            self._clear_caches()  # rows below move: OptionList's own full path
         else:
-            self.refresh_line(line)  # the other rows' pixels stay as they are
+            self.refresh_lines(self._index_to_line[index], old_height)
 
 
 class PaneList(NavList):
