@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sentry_tui.ansi import one_line
+from sentry_tui.http_session import lazy_session
 from sentry_tui.model import CheckUpdate, Event, StartCheck
 from sentry_tui.secrets import Secret, install_log_filter, load_secrets, register, scrub
 
@@ -82,9 +83,7 @@ class GithubActions:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        # requests is imported at the first call, not at start-up: it costs a UI a fifth
-        # of its time to first paint, and most runs never make an HTTP call
-        self.session = session
+        self.session = session  # made at the first request: see http_session
         self.timeout = timeout
         self._etags: dict[str, tuple[str, Any]] = {}  # url+query -> (etag, parsed body)
         self._lock = threading.Lock()
@@ -138,7 +137,7 @@ class GithubActions:
             return self._retry(check, f"internal error: {type(exc).__name__}", now + 60)
 
     def _poll(self, check: StartCheck, now: float) -> CheckUpdate:
-        import requests
+        import requests  # here, not at the top: see http_session
 
         req = self.request_for(check)
         if isinstance(req, str):
@@ -157,8 +156,7 @@ class GithubActions:
         if cached:
             headers["If-None-Match"] = cached[0]
         try:
-            if self.session is None:
-                self.session = requests.Session()
+            self.session = lazy_session(self.session)
             resp = self.session.get(url, params=query, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             return self._retry(check, f"GitHub did not answer within {self.timeout:g}s", now + 30)

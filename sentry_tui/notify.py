@@ -38,6 +38,7 @@ import yaml
 from sentry_tui.ansi import escape_markdown, one_line, strip_control
 from sentry_tui.durations import human
 from sentry_tui.errors import UserError
+from sentry_tui.http_session import lazy_session
 from sentry_tui.model import Notify
 from sentry_tui.secrets import (
     Secret,
@@ -349,9 +350,7 @@ class LogChannel(Channel):
 class _HttpChannel(Channel):
     def __init__(self, *, timeout: float = 10.0, session: requests.Session | None = None) -> None:
         self.timeout = timeout
-        # requests is imported at the first call, not at start-up: it costs a UI a fifth
-        # of its time to first paint, and most runs never make an HTTP call
-        self.session = session
+        self.session = session  # made at the first request: see http_session
         install_log_filter()
 
     def _register(self) -> None:
@@ -359,12 +358,11 @@ class _HttpChannel(Channel):
             register(secret)
 
     def _post(self, url: str, **kwargs: Any) -> requests.Response:
-        import requests
+        import requests  # here, not at the top: see http_session
 
         headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
         try:
-            if self.session is None:
-                self.session = requests.Session()
+            self.session = lazy_session(self.session)
             resp = self.session.post(url, timeout=self.timeout, headers=headers, **kwargs)
         except requests.Timeout:
             raise ChannelError(f"timed out after {self.timeout:g}s", retry=True) from None
