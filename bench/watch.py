@@ -81,13 +81,23 @@ STATE = re.compile(r"state S (\d+) (\d+\.\d+)")
 
 @dataclass
 class Result:
+    """CPU in seconds per minute: the reader's own, and the tmux server's while it ran."""
+
     name: str
-    cpu_s_per_min: float
     own: float
-    server_extra: float
+    server: float
     latencies: list[float] = field(default_factory=list)
     lost: int = 0
     received: int = 0
+    server_calm: float = 0.0  # the server's rate with no reader (phase() measures it)
+
+    @property
+    def server_extra(self) -> float:
+        return max(0.0, self.server - self.server_calm)
+
+    @property
+    def cpu_s_per_min(self) -> float:
+        return self.own + self.server_extra
 
     def pct(self, q: float) -> float:
         if not self.latencies:
@@ -208,9 +218,7 @@ def phase(
         # The server's own rate drifts by tens of percent between windows on a shared
         # machine; the mean of one window before and one after the reader halves the bias.
         after = calm_rate(spid)
-        calm = (before + after) / 2
-        res.server_extra = max(0.0, res.server_extra - calm * 60.0)
-        res.cpu_s_per_min = res.own + res.server_extra
+        res.server_calm = (before + after) / 2 * 60.0
         res.name = f"{label} / {reader}"
         if os.environ.get("BENCH_DEBUG"):
             print(f"   server calm {before * 60:.2f} → {after * 60:.2f} s/min", file=sys.stderr)
@@ -344,12 +352,11 @@ def run_baseline(tm: Tmux, spid: int, seconds: float) -> Result:
 
 
 def finish(tally: Tally, own: float, server: float, elapsed: float) -> Result:
-    """Per-minute figures; ``server_extra`` is still the server's whole CPU here (phase()
-    subtracts its calm rate once the reader has stopped)."""
+    """Per-minute figures (the server's calm rate is known only once the reader stops)."""
     per_min = 60.0 / elapsed
     lost, received = tally.lost()
     lat = tally.lat or list(tally.states.values())
-    return Result("", 0.0, own * per_min, server * per_min, lat, lost, received)
+    return Result("", own * per_min, server * per_min, lat, lost, received)
 
 
 def main() -> int:
