@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -229,3 +230,35 @@ def demo_server_pid(socket: str) -> int:
         return int(out.stdout.strip() or 0)
 
     return wait_for(ask, timeout=30)
+
+
+@pytest.mark.tmux
+def test_ui_in_a_real_terminal_repaints_the_moved_highlight(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Only the two rows a cursor move changes are redrawn (the list does not repaint on a
+    highlight change): on a real terminal exactly one row may carry the highlight."""
+    session = server.new_session(session_name="work", x=120, y=40)
+    for _ in range(4):
+        session.new_window(window_shell="sleep 100000")
+    env = "env -u TMUX_PANE TERM=xterm-256color "
+    ui = " ".join([*CLI, "ui", "--socket", server.socket_name, "--state-dir", str(tmp_path / "s")])
+    pane = session.new_window(window_name="ui", window_shell=env + ui).active_pane
+
+    def rows() -> list[str]:  # the pane list's rows, with their escape codes
+        screen = pane.cmd("capture-pane", "-e", "-p").stdout
+        plain = [re.sub(r"\x1b\[[0-9;]*m", "", ln)[:40] for ln in screen]
+        return [ln for ln, p in zip(screen, plain, strict=True) if "busy" in p or "idle" in p]
+
+    def cursor_at() -> int:
+        marked = [i for i, ln in enumerate(rows()) if "▸" in ln]
+        return marked[0] if len(marked) == 1 else -1
+
+    wait_for(lambda: len(rows()) >= 5 and cursor_at() >= 0, timeout=30)
+    start = cursor_at()
+    for _ in range(2):
+        pane.send_keys("j", enter=False)
+    wait_for(lambda: cursor_at() == start + 2, timeout=10)
+    lines = rows()
+    backgrounds = [re.findall(r"\x1b\[[0-9;]*48;[0-9;]+m", ln)[:1] for ln in lines]
+    usual = backgrounds[0 if start + 2 != 0 else 1]
+    odd = [i for i, bg in enumerate(backgrounds) if bg != usual]
+    assert odd == [start + 2], lines

@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.visual import VisualType
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -103,6 +104,10 @@ class NavList(Toned, OptionList):
         Binding("j", "cursor_down", "Down", show=False, id="down"),
         Binding("k", "cursor_up", "Up", show=False, id="up"),
     ]
+
+    # OptionList repaints every visible row when the highlight moves; the two rows that
+    # change are redrawn by _move_cursor (their prompts carry the cursor mark).
+    highlighted: reactive[int | None] = reactive(None, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
