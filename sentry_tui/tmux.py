@@ -70,10 +70,12 @@ from sentry_tui.screen import (
 MIN_TMUX = (3, 2)  # attach -f ignore-size,pause-after
 
 # Once output is seen, wait this long and read everything that came meanwhile in one pass.
-# Printers rarely line up, so with 5 busy panes a 10 ms window meant up to 50 passes a
-# second (and as many consumer wake-ups); 25 ms halves that in the worst case and keeps a
-# line's latency well under the 50 ms the issue allows (bench/watch.py measures both).
-GATHER_S = 0.025
+# A pass costs two wake-ups of this thread and one of the consumer's, several times what
+# reading the lines costs, so the watcher's CPU follows the number of passes. Printers rarely
+# line up: with 5 busy panes a 10 ms window meant up to 50 passes a second, 25 ms about 20,
+# 40 ms about 11 (half the CPU of 25 ms). 40 ms keeps a line's p95 latency near 41 ms, under
+# the 50 ms the issue allows (bench/watch.py measures both).
+GATHER_S = 0.04
 
 
 class TmuxError(UserError):
