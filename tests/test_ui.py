@@ -629,6 +629,35 @@ def test_rows_on_screen_follow_cursor_moves_and_state_changes() -> None:
     drive(scenario)
 
 
+def test_detail_head_repaints_for_what_it_shows_and_grows_with_it() -> None:
+    """The head shows no last line: a new one must not repaint it (that was four redraws
+    and four screen layouts a second for a busy pane). A reason adds a line: it must grow."""
+
+    async def scenario(app: RecordingApp, pilot: Pilot, client: FakeClient) -> None:
+        head = app.query_one("#detail-head", Static)
+        key = app.selected_key
+        assert key is not None
+        drawn, height = head.content, head.size.height
+
+        def change(**fields: object) -> None:
+            snap = client.current
+            pane = dataclasses.replace(snap.state.panes[key], **fields)
+            client.set(with_state(snap, panes={**snap.state.panes, key: pane}))
+
+        old = client.current.state.panes[key]
+        change(last_line=old.last_line + " and more")
+        await until(pilot, lambda: app.snap is client.current)
+        await pilot.pause()
+        assert head.content is drawn
+
+        change(reason="" if old.reason else "asked to confirm a command")
+        grown = height - 1 if old.reason else height + 1
+        await until(pilot, lambda: head.size.height == grown)
+        assert ("why:" in text_of(head)) is not bool(old.reason)
+
+    drive(scenario)
+
+
 def test_no_color_keeps_states_apart_by_symbol_and_word(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
 

@@ -68,14 +68,34 @@ class ToneStatic(Toned, Static):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sig: object = object()
+        self._drawn: Text | Table | None = None
 
     def show(self, sig: object, render: Callable[[], Text | Table]) -> bool:
-        """Repaint only when ``sig`` (a value of what is drawn) differs from last time."""
+        """Repaint only when ``sig`` (a value of what is drawn) differs from last time and
+        the drawing it gives differs too: a signature may hold more than is drawn (a pane's
+        last line changes ten times a second; its head shows none of it)."""
         if sig == self._sig:
             return False
         self._sig = sig
-        self.update(render())
+        content = render()
+        if isinstance(content, Text) and content == self._drawn:
+            return False
+        # Textual re-lays the whole screen after an update unless told the size holds;
+        # at four snapshots a second that layout was a sixth of the UI's CPU.
+        layout = self._size_may_change(self._drawn, content)
+        self._drawn = content
+        self.update(content, layout=layout)
         return True
+
+    def _size_may_change(self, old: Text | Table | None, new: Text | Table) -> bool:
+        height = self.styles.height
+        if height is not None and not height.is_auto:
+            return False  # a fixed or fractional height: the layout decides it, not the text
+        if self.styles.text_wrap != "nowrap":
+            return True  # wrapped text: its height follows the width as well as the text
+        if not isinstance(old, Text) or not isinstance(new, Text):
+            return True
+        return old.plain.count("\n") != new.plain.count("\n")
 
 
 @dataclass(frozen=True, slots=True)
