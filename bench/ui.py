@@ -5,7 +5,9 @@ window running `sentry-tui ui`. The script measures
 
 - time to first paint: from starting the UI's window to the pane showing the header, and to
   the header counting all 50 panes;
-- key-to-screen latency: send `j` with tmux, poll the pane's screen until it changes.
+- key-to-screen latency: send `j` with tmux, poll the pane's screen until it changes;
+- CPU while left alone for 10 s (what it costs to keep the UI open all day), in CPU seconds
+  per minute of its process: for sentry-tui that includes the engine it hosts.
 
 The same is measured for a baseline in the same run: a minimal Textual app (a 50-row list,
 nothing else) — the floor the framework and tmux set, so the numbers can be read against it.
@@ -99,6 +101,24 @@ def key_latencies(tmux: Tmux, target: str, keys: int) -> list[float]:
     return out
 
 
+IDLE_S = 10.0
+SETTLE_S = 3.0
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process and its descendants, every thread (``schedstat`` is exact;
+    ``stat`` counts whole ticks). The pane's process may be a shell that runs the app."""
+    total = 0.0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0]) / 1e9
+            for child in (task / "children").read_text().split():
+                total += process_cpu(int(child))
+    except OSError:  # it (or a thread) ended meanwhile: count what was read
+        pass
+    return total
+
+
 def pct(values: list[float], q: float) -> float:
     clean = sorted(v for v in values if v == v)
     if not clean:
@@ -114,6 +134,11 @@ def measure(tmux: Tmux, name: str, command: str, ready, full, keys: int) -> dict
     first_full = first + wait_screen(tmux, target, full)
     load = time.perf_counter() - t0
     time.sleep(1.0)
+    pid = int(tmux("display-message", "-p", "-t", target, "#{pane_pid}").strip())
+    time.sleep(SETTLE_S)  # past the start-up work (the first capture of every pane)
+    cpu = process_cpu(pid)
+    time.sleep(IDLE_S)
+    idle = (process_cpu(pid) - cpu) / IDLE_S * 60
     lat = key_latencies(tmux, target, keys)
     tmux("kill-window", "-t", target)
     return {
@@ -123,6 +148,7 @@ def measure(tmux: Tmux, name: str, command: str, ready, full, keys: int) -> dict
         "key_p50_ms": statistics.median([v for v in lat if v == v]) * 1000,
         "key_p95_ms": pct(lat, 0.95) * 1000,
         "key_max_ms": max(v for v in lat if v == v) * 1000,
+        "idle_cpu": idle,
     }
 
 
@@ -175,12 +201,14 @@ def main() -> int:
           f"{args.keys} keys")  # fmt: skip
     header = (
         f"{'':32} {'first paint':>12} {'all panes':>10} {'key p50':>9} {'key p95':>9} {'max':>8}"
+        f" {'idle CPU':>12}"
     )
     print(header)
     for name, r in rows.items():
         print(
             f"{name:32} {r['first_paint_s'] * 1000:>9.0f} ms {r['all_panes_s'] * 1000:>7.0f} ms"
             f" {r['key_p50_ms']:>6.1f} ms {r['key_p95_ms']:>6.1f} ms {r['key_max_ms']:>5.0f} ms"
+            f" {r['idle_cpu']:>6.2f} s/min"
         )
     return 0
 
