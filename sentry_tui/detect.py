@@ -346,6 +346,7 @@ class Detector:
         self._screen: str | None = None
         self._changed_at = 0.0
         self._changes = 0  # distinct screens seen after the first
+        self._judged: tuple[int, bool] | None = None  # (changes, stable) last judged
 
     @property
     def state(self) -> PaneState:
@@ -372,6 +373,13 @@ class Detector:
     def _decide(self, now: float) -> tuple[PaneState, str] | None:
         assert self._screen is not None
         stable = now - self._changed_at >= self.idle_after_s
+        # The verdict depends on the screen and on whether it is stable, nothing else: the
+        # engine ticks every pane ten times a second, and 50 quiet panes would re-run every
+        # rule 500 times a second to learn nothing new.
+        judged = (self._changes, stable)
+        if judged == self._judged:
+            return None
+        self._judged = judged
         verdict = judge(self.profile, self._screen, stable)
         if verdict is None and self._changes and not stable:
             verdict = PaneState.BUSY, f"{self.profile.name} busy: screen changing"
