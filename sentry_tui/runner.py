@@ -73,6 +73,10 @@ SNAPSHOT_EVERY_S = 0.5  # when only pane output changed
 SNAPSHOT_HEARTBEAT_S = 2.0  # when nothing changed: views tell a live engine by the file's age
 PUBLISHED_TAIL_CHARS = 4000  # a view shows a screenful; the file stays small
 INBOX_EVERY_S = 0.25
+# The loop's longest wait when tmux is quiet: it bounds how late a timeout, a stable screen or
+# a dropped file is seen. Key presses and check results wake it at once (Watcher.wake), so
+# this only sets how often an idle engine wakes up: four times a second, not ten.
+STEP_WAIT_S = 0.25
 
 
 def wrapper_command(state_dir: Path | None) -> str:
@@ -194,7 +198,7 @@ class Runner:
         """Loop until ``stop`` (or :meth:`close`) is set."""
         stop = stop or self._stop
         while not stop.is_set() and not self._stop.is_set():
-            self.step_once(timeout=0.1)
+            self.step_once(timeout=STEP_WAIT_S)
 
     # -- EngineClient --------------------------------------------------------------------
 
@@ -203,6 +207,7 @@ class Runner:
 
     def submit(self, event: HumanEvent) -> None:
         self._human.put(event)
+        self._wake()
 
     def jump_to(self, pane_key: str) -> str:
         try:
@@ -230,6 +235,11 @@ class Runner:
     def post(self, event: Event) -> None:
         """For adapters on other threads (check poller): queue an event for the loop."""
         self._external.put(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.watcher is not None:
+            self.watcher.wake()
 
     # -- the loop ------------------------------------------------------------------------
 

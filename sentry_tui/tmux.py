@@ -515,6 +515,7 @@ class Watcher:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._events: list[Event] = []
+        self._woken = False  # wake() was called: the next events() returns without waiting
         self._outbox: list[Event] = []  # the manager's events not yet handed over
         self._dirty: set[str] = set()  # panes with output not yet captured as a screen
         self._panes: dict[str, _Pane] = {}
@@ -567,9 +568,12 @@ class Watcher:
                 os.close(fd)
 
     def events(self, timeout: float) -> list[Event]:
+        """What happened since the last call; waits up to ``timeout`` for something, or
+        until :meth:`wake`."""
         with self._cond:
-            if not self._events:
+            if not self._events and not self._woken:
                 self._cond.wait(timeout)
+            self._woken = False
             out, self._events = self._events, []
             for ev in out:  # from here on these lines are the consumer's: positions() says so
                 if isinstance(ev, OutputLines):
@@ -578,6 +582,13 @@ class Watcher:
                         p.taken_seq = ev.seq + len(ev.lines)
                         p.taken_tail.extend(ev.lines[-FINGERPRINT_LINES:])
         return out
+
+    def wake(self) -> None:
+        """End the consumer's current (or next) :meth:`events` wait at once: it has work that
+        did not come from tmux (a key press in the UI, a GitHub check's answer)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
 
     def panes(self) -> dict[str, PaneInfo]:
         with self._lock:

@@ -425,3 +425,19 @@ def test_kill_server_stops_a_server_whose_engine_runs_inside_it(
     srv.tmux("kill-server")
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=15)
     wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in clients), timeout=10)
+
+
+def test_wake_ends_a_wait_for_events_now_or_the_next_one() -> None:
+    """The engine waits up to a quarter second for tmux; a key press must not wait with it."""
+    import threading
+
+    w = Watcher(socket_name=f"sentry-test-{uuid.uuid4().hex[:8]}")  # never started: no tmux
+    got: list[list[object]] = []
+    waiter = threading.Thread(target=lambda: got.append(list(w.events(60.0))))
+    waiter.start()
+    w.wake()  # during the wait (or, if the thread is slow to start, before it)
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and got == [[]]
+
+    w.wake()  # with nobody waiting: the next call returns at once instead of in a minute
+    assert w.events(60.0) == []
