@@ -739,6 +739,10 @@ class EngineClient(Protocol):
     The TUI and `status` only ever use this: they never reach tmux or the store themselves.
     """
 
+    # True when snapshot() only reads memory (the engine runs in this process): the UI then
+    # calls it on its own thread. False when it reads a file, which a worker thread must do.
+    snapshot_in_memory: bool
+
     def snapshot(self) -> Snapshot:
         """The latest published state (cheap: a view calls it on every refresh)."""
         ...

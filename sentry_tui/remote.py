@@ -70,6 +70,8 @@ def _older_than_state(doc: dict[str, Any], paths: Paths) -> bool:
 class RemoteClient:
     """`EngineClient` for a view: reads the published snapshot, writes to the inbox."""
 
+    snapshot_in_memory = False  # a file read: the UI polls it from a worker thread
+
     def __init__(
         self,
         paths: Paths,

@@ -202,6 +202,8 @@ class Runner:
 
     # -- EngineClient --------------------------------------------------------------------
 
+    snapshot_in_memory = True
+
     def snapshot(self) -> Snapshot:
         return self._snapshot
 

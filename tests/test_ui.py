@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -519,6 +520,24 @@ def test_unreadable_engine_state_is_shown_and_recovers() -> None:
         await until(pilot, lambda: not banner.display)
 
     drive(scenario)
+
+
+def test_in_memory_snapshot_is_read_without_a_worker_and_its_failure_shown() -> None:
+    """The hosted engine's snapshot is read on the UI thread: same renders, same banner."""
+    client = FakeClient()
+    client.snapshot_in_memory = True
+
+    async def scenario(app: RecordingApp, pilot: Pilot, client: FakeClient) -> None:
+        calls = client.snapshot_calls
+        await until(pilot, lambda: client.snapshot_calls >= calls + 3)
+        assert client.snapshot_threads == {threading.get_ident()}  # the app's own thread
+        banner = app.query_one("#banner", Static)
+        client.fail_with = OSError("engine state unreadable")
+        await until(pilot, lambda: banner.display and "unreadable" in text_of(banner))
+        client.fail_with = None
+        await until(pilot, lambda: not banner.display)
+
+    drive(scenario, client)
 
 
 def test_polling_pauses_under_a_dialog_that_does_not_watch() -> None:

@@ -318,10 +318,13 @@ class FakeClient:
         self.jumps: list[str] = []
         self.snapshot_calls = 0
         self.fail_with: Exception | None = None
+        self.snapshot_in_memory = False  # polled by a worker, as a view's file read is
+        self.snapshot_threads: set[int] = set()
 
     def snapshot(self) -> Snapshot:
         with self._lock:
             self.snapshot_calls += 1
+            self.snapshot_threads.add(threading.get_ident())
             if self.fail_with is not None:
                 raise self.fail_with
             return self._snap

@@ -1,8 +1,9 @@
 """The Textual app: renders the engine's Snapshot and turns keys into HumanEvents.
 
-It only ever talks to an ``EngineClient``: snapshots are read and commands submitted in worker
-threads (a view's client reads and writes files), so the UI thread never waits on I/O and keeps
-answering keys with 50 panes on screen.
+It only ever talks to an ``EngineClient``: commands are submitted, and a view's snapshots read,
+in worker threads (a view's client reads and writes files), so the UI thread never waits on I/O
+and keeps answering keys with 50 panes on screen. The hosted engine's snapshot is in memory and
+is read directly.
 """
 
 from __future__ import annotations
@@ -195,11 +196,30 @@ class SentryApp(App[None]):
         if isinstance(screen, ModalScreen) and not getattr(screen, "watches_snapshot", False):
             self.set_timer(self.refresh_s, self._tick)
             return
-        self._poll()
+        if not self.client.snapshot_in_memory:
+            self._poll()
+            return
+        # The hosted engine's snapshot is an attribute: a worker thread per poll, four
+        # times a second, cost the UI a quarter of its CPU and bought nothing.
+        try:
+            snap = self.client.snapshot()
+        except Exception as exc:  # the same path as a failed worker, for any client
+            self._polled(None, exc)
+        else:
+            self._polled(snap, None)
+        self.set_timer(self.refresh_s, self._tick)
 
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
     def _poll(self) -> Snapshot:
         return self.client.snapshot()
+
+    def _polled(self, snap: Snapshot | None, error: BaseException | None) -> None:
+        if error is None:
+            self._poll_error = ""
+            self._apply(snap)
+        else:
+            self._poll_error = one_line(f"{type(error).__name__}: {error}")
+            self._render()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker's outcome lands here: one place for results and failures."""
@@ -207,11 +227,9 @@ class SentryApp(App[None]):
         state = event.state
         if worker.group == "refresh":
             if state is WorkerState.SUCCESS:
-                self._poll_error = ""
-                self._apply(worker.result)
+                self._polled(worker.result, None)
             elif state is WorkerState.ERROR:
-                self._poll_error = one_line(f"{type(worker.error).__name__}: {worker.error}")
-                self._render()
+                self._polled(None, worker.error)
             if state in (WorkerState.SUCCESS, WorkerState.ERROR):
                 self.set_timer(self.refresh_s, self._tick)
         elif worker.group == "submit":
