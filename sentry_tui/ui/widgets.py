@@ -68,7 +68,6 @@ class ToneStatic(Toned, Static):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sig: object = object()
-        self._drawn: Text | Table | None = None
 
     def show(self, sig: object, render: Callable[[], Text | Table]) -> bool:
         """Repaint only when ``sig`` (a value of what is drawn) differs from last time and
@@ -77,17 +76,15 @@ class ToneStatic(Toned, Static):
         if sig == self._sig:
             return False
         self._sig = sig
-        content = render()
-        if isinstance(content, Text) and content == self._drawn:
+        content, drawn = render(), self.content
+        if isinstance(content, Text) and content == drawn:
             return False
         # Textual re-lays the whole screen after an update unless told the size holds;
         # at four snapshots a second that layout was a sixth of the UI's CPU.
-        layout = self._size_may_change(self._drawn, content)
-        self._drawn = content
-        self.update(content, layout=layout)
+        self.update(content, layout=self._size_may_change(drawn, content))
         return True
 
-    def _size_may_change(self, old: Text | Table | None, new: Text | Table) -> bool:
+    def _size_may_change(self, old: object, new: Text | Table) -> bool:
         height = self.styles.height
         if height is not None and not height.is_auto:
             return False  # a fixed or fractional height: the layout decides it, not the text
