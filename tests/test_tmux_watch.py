@@ -433,11 +433,17 @@ def test_wake_ends_a_wait_for_events_now_or_the_next_one() -> None:
 
     w = Watcher(socket_name=f"sentry-test-{uuid.uuid4().hex[:8]}")  # never started: no tmux
     got: list[list[object]] = []
-    waiter = threading.Thread(target=lambda: got.append(list(w.events(60.0))))
-    waiter.start()
-    w.wake()  # during the wait (or, if the thread is slow to start, before it)
-    waiter.join(timeout=10)
-    assert not waiter.is_alive() and got == [[]]
 
-    w.wake()  # with nobody waiting: the next call returns at once instead of in a minute
-    assert w.events(60.0) == []
+    def wait_in_a_thread(wake_first: bool) -> threading.Thread:
+        if wake_first:
+            w.wake()
+        waiter = threading.Thread(target=lambda: got.append(list(w.events(60.0))), daemon=True)
+        waiter.start()
+        if not wake_first:
+            w.wake()  # during the wait (or, if the thread is slow to start, before it)
+        waiter.join(timeout=10)
+        return waiter
+
+    assert not wait_in_a_thread(wake_first=False).is_alive() and got == [[]]
+    # with nobody waiting: the next call returns at once instead of in a minute
+    assert not wait_in_a_thread(wake_first=True).is_alive() and got == [[], []]
