@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from cputime import process_cpu
 
 from sentry_tui.tmux import stop_private_server
 
@@ -38,30 +39,6 @@ while True:
 """
 
 
-def proc_cpu(pid: int, children: bool = True) -> float:
-    """utime+stime (and waited-for children's) of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def live_children_cpu(pid: int) -> float:
-    """CPU of children still running (control clients are not waited for until the end)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            total += proc_cpu(int(entry), children=True)
-    return total
-
-
 def server_pid(sock: str) -> int:
     out = subprocess.run(
         ["tmux", "-L", sock, "display-message", "-p", "#{pid}"], capture_output=True, text=True
@@ -71,18 +48,18 @@ def server_pid(sock: str) -> int:
 
 def measure(name: str, argv: list[str], sock: str, seconds: float) -> dict[str, float]:
     spid = server_pid(sock)
-    idle0, t0 = proc_cpu(spid, children=False), time.monotonic()
+    idle0, t0 = process_cpu(spid), time.monotonic()
     time.sleep(3)  # the server's own cost with the printers alone, for subtraction
-    calm = (proc_cpu(spid, children=False) - idle0) / (time.monotonic() - t0)
+    calm = (process_cpu(spid) - idle0) / (time.monotonic() - t0)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(5)  # start-up and first capture are not the steady cost
-        own0 = proc_cpu(proc.pid) + live_children_cpu(proc.pid)
-        srv0, t0 = proc_cpu(spid, children=False), time.monotonic()
+        own0 = process_cpu(proc.pid, descendants=True)
+        srv0, t0 = process_cpu(spid), time.monotonic()
         time.sleep(seconds)
-        own = proc_cpu(proc.pid) + live_children_cpu(proc.pid) - own0
+        own = process_cpu(proc.pid, descendants=True) - own0
         elapsed = time.monotonic() - t0
-        srv = proc_cpu(spid, children=False) - srv0 - calm * elapsed
+        srv = process_cpu(spid) - srv0 - calm * elapsed
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cputime import process_cpu
+
 import sentry_tui
 from sentry_tui.tmux import stop_private_server
 
@@ -105,20 +107,6 @@ IDLE_S = 10.0
 SETTLE_S = 3.0
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds of a process and its descendants, every thread (``schedstat`` is exact;
-    ``stat`` counts whole ticks). The pane's process may be a shell that runs the app."""
-    total = 0.0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            total += int((task / "schedstat").read_text().split()[0]) / 1e9
-            for child in (task / "children").read_text().split():
-                total += process_cpu(int(child))
-    except OSError:  # it (or a thread) ended meanwhile: count what was read
-        pass
-    return total
-
-
 def pct(values: list[float], q: float) -> float:
     clean = sorted(v for v in values if v == v)
     if not clean:
@@ -136,9 +124,9 @@ def measure(tmux: Tmux, name: str, command: str, ready, full, keys: int) -> dict
     time.sleep(1.0)
     pid = int(tmux("display-message", "-p", "-t", target, "#{pane_pid}").strip())
     time.sleep(SETTLE_S)  # past the start-up work (the first capture of every pane)
-    cpu = process_cpu(pid)
+    cpu = process_cpu(pid, descendants=True)  # the pane's shell, the app, its tmux clients
     time.sleep(IDLE_S)
-    idle = (process_cpu(pid) - cpu) / IDLE_S * 60
+    idle = (process_cpu(pid, descendants=True) - cpu) / IDLE_S * 60
     lat = key_latencies(tmux, target, keys)
     tmux("kill-window", "-t", target)
     return {

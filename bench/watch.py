@@ -36,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cputime import process_cpu
+
 from sentry_tui.model import OutputLines, PaneInfo, ScreenChanged
 from sentry_tui.tmux import Watcher, stop_private_server
-
-TICK = os.sysconf("SC_CLK_TCK")
 
 PRINTER = r"""
 import sys, time
@@ -128,34 +128,6 @@ class Tmux:
         return int(self.run("display-message", "-p", "#{pid}").strip())
 
 
-def proc_cpu(pid: int) -> float:
-    """CPU seconds of a live single-threaded process (0 if it is gone).
-
-    ``schedstat`` is the scheduler's exact run time in ns; ``stat`` counts whole clock
-    ticks, too coarse for a process that runs for 100 µs at a time.
-    """
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def own_cpu() -> float:
-    """This process (every thread, exactly where the kernel says) plus reaped children."""
-    t = os.times()
-    children = t.children_user + t.children_system
-    try:
-        tasks = Path("/proc/self/task").iterdir()
-        return children + sum(int((d / "schedstat").read_text().split()[0]) for d in tasks) / 1e9
-    except (OSError, ValueError, IndexError):
-        return t.user + t.system + children
-
-
 def make_panes(tm: Tmux, commands: list[str], per_session: int = 10) -> None:
     """All panes in a few tmux calls: ``;``-chained new-session/new-window."""
     args: list[str] = []
@@ -179,6 +151,12 @@ def make_panes(tm: Tmux, commands: list[str], per_session: int = 10) -> None:
             args += [";", "new-window", "-d", "-t", f"s{i // per_session}", cmd]
     if args:
         tm.run(*args)
+
+
+def own_cpu() -> float:
+    """This process, every thread, and its children: the control clients while they run,
+    and the baseline's reaped ``tmux capture-pane`` processes."""
+    return process_cpu(os.getpid(), descendants=True)
 
 
 SCRIPTS = Path(tempfile.mkdtemp(prefix="sentry-bench-"))
@@ -229,9 +207,9 @@ def phase(
 
 def calm_rate(spid: int, seconds: float = CALM_S) -> float:
     """The server's CPU per second with the printers running and no reader attached."""
-    t0, c0 = time.monotonic(), proc_cpu(spid)
+    t0, c0 = time.monotonic(), process_cpu(spid)
     time.sleep(seconds)
-    return (proc_cpu(spid) - c0) / (time.monotonic() - t0)
+    return (process_cpu(spid) - c0) / (time.monotonic() - t0)
 
 
 @dataclass
@@ -278,8 +256,7 @@ def run_watcher(
         warm = time.monotonic() + 2.0
         while time.monotonic() < warm:
             w.events(0.2)
-        children = {c.proc.pid: proc_cpu(c.proc.pid) for c in w._conns.values()}
-        s0, o0, t0 = proc_cpu(spid), own_cpu(), time.monotonic()
+        s0, o0, t0 = process_cpu(spid), own_cpu(), time.monotonic()
         tally = Tally(time.time())
         end = t0 + seconds
         while time.monotonic() < end:
@@ -291,13 +268,10 @@ def run_watcher(
                 elif isinstance(e, ScreenChanged):
                     tally.screen(e.text, now)
         elapsed = time.monotonic() - t0
-        kids = sum(proc_cpu(p) - c for p, c in children.items())
-        own = own_cpu() - o0 + kids
-        server = proc_cpu(spid) - s0
+        own = own_cpu() - o0  # the tmux control clients are our children: counted there
+        server = process_cpu(spid) - s0
         if os.environ.get("BENCH_DEBUG"):
-            print(
-                f"   kids {kids:.2f}s own {own - kids:.2f}s server {server:.2f}s", file=sys.stderr
-            )
+            print(f"   own {own:.2f}s server {server:.2f}s", file=sys.stderr)
         tally.end = time.time()
         grace = time.monotonic() + 1.0  # lines still in flight at the end are not lost
         while time.monotonic() < grace:
@@ -332,7 +306,7 @@ def run_baseline(tm: Tmux, spid: int, seconds: float) -> Result:
                 tally.screen("\n".join(lines[-30:]), now)
 
     sweep(None)
-    s0, o0, t0 = proc_cpu(spid), own_cpu(), time.monotonic()
+    s0, o0, t0 = process_cpu(spid), own_cpu(), time.monotonic()
     tally = Tally(time.time())
     nxt = t0
     while True:
@@ -345,7 +319,7 @@ def run_baseline(tm: Tmux, spid: int, seconds: float) -> Result:
         time.sleep(max(0.0, min(nxt, t0 + seconds) - time.monotonic()))
     elapsed = time.monotonic() - t0
     own = own_cpu() - o0
-    server = proc_cpu(spid) - s0
+    server = process_cpu(spid) - s0
     tally.end = time.time() - 1.5
     sweep(tally)
     return finish(tally, own, server, elapsed)
